@@ -1,0 +1,8 @@
+# The header of whirlwind._core: fields and cdef signatures of every part.
+from libc.stdint cimport uint32_t, uint64_t
+
+from whirlwind._sys cimport *
+
+# include "poller.pxd"  (enabled by the poller work)
+include "loop.pxd"
+include "stream.pxd"

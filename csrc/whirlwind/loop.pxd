@@ -1,0 +1,1 @@
+# Loop core declarations (Handle, TimerHandle, _LoopCore).

@@ -1,0 +1,1 @@
+# Poller implementation.

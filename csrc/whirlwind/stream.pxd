@@ -1,0 +1,1 @@
+# Compiled buffered stream declarations.
