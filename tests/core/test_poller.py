@@ -440,3 +440,41 @@ def test_env_unavailable_is_clear_error(name: str) -> None:
     assert f"available: {', '.join(AVAILABLE)}" in proc.stderr
     with pytest.raises(RuntimeError, match=name):
         Poller(name)
+
+
+@pytest.fixture(scope="module")
+def c_check_program(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import shutil
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None or sys.platform == "win32":
+        pytest.skip("no C compiler")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = str(tmp_path_factory.mktemp("c") / "poll_check")
+    subprocess.run(
+        [
+            cc,
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            os.path.join(root, "csrc", "include"),
+            os.path.join(root, "tests", "core", "poll_check.c"),
+            "-o",
+            exe,
+        ],
+        check=True,
+        timeout=60,
+    )
+    return exe
+
+
+def test_c_api_check_program(backend: str, c_check_program: str) -> None:
+    # the C API alone (csrc/include/ww_poll.h) over loopback TCP sockets
+    proc = subprocess.run(
+        [c_check_program, backend], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"backend {backend}" in proc.stdout
+    assert "all checks passed" in proc.stdout
