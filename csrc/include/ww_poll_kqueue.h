@@ -26,6 +26,8 @@
  * so the reader drains it before it sees the end.  EVFILT_WRITE -> WRITE,
  * plus ERROR with EV_EOF, so send() surfaces the error (kept in fflags).
  * An event for a filter the table does not want is deleted on the spot.
+ * ERROR interest alone arms no filter: kqueue reports EOF and errors only
+ * through the read and write filters, so it reports nothing.
  */
 #ifndef WW_POLL_KQUEUE_H
 #define WW_POLL_KQUEUE_H

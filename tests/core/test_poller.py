@@ -478,3 +478,33 @@ def test_c_api_check_program(backend: str, c_check_program: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"backend {backend}" in proc.stdout
     assert "all checks passed" in proc.stdout
+
+
+def test_closed_without_unregister_goes_quiet(poller: Poller) -> None:
+    # a caller bug, tolerated: the fd may be reported once (select: ERROR,
+    # since select() itself rejects it), then waits are quiet
+    a, b = socket.socketpair()
+    try:
+        fd = a.fileno()
+        poller.register(fd, READ | WRITE)
+        a.close()
+        assert poller.poll(0) in ([], [(fd, ERROR)])
+        quiet_poll(poller, 0.1)
+        poller.unregister(fd)
+        quiet_poll(poller, 0.05)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_error_interest_only(
+    poller: Poller, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    a, b = pair
+    poller.register(a, ERROR)
+    b.send(b"x")
+    assert poller.poll(0) == []  # readable, but READ was not asked for
+    if poller.backend == "epoll":
+        b.close()
+        a.shutdown(socket.SHUT_WR)
+        assert events_of(poller, a.fileno(), 1.0) == ERROR  # hang-up
