@@ -111,6 +111,16 @@ check_many(ww_poll_t *p)
     CHECK(seen == made, "every one of 70 readable sockets reported");
     n = ww_poll_wait(p, ev, 8, 0);
     CHECK(n == 8, "a short event array is filled, not overrun");
+    /* churn the table: drop every other socket, the rest still map right */
+    for (i = 0; i < made; i += 2) {
+        ww_poll_unregister(p, a[i]);
+    }
+    n = ww_poll_wait(p, ev, 2 * MANY, 1000);
+    for (i = 0, seen = 0; i < n; i++) {
+        seen += ev[i].gen % 2 == 1 && ev[i].fd == a[ev[i].gen];
+    }
+    CHECK(n == made / 2 && seen == n, "after unregistering half, only the rest");
+    CHECK(ww_poll_count(p) == (size_t)(made - made / 2), "count after churn");
     for (i = 0; i < made; i++) {
         ww_poll_unregister(p, a[i]);
         ww_closesocket(a[i]);
@@ -118,6 +128,48 @@ check_many(ww_poll_t *p)
     }
     CHECK(ww_poll_count(p) == 0, "all unregistered");
 }
+
+#if WW_IS_WINDOWS
+/* The SOCKET-keyed table under churn.  Windows select only looks at
+ * registered handles when it waits, so plain numbers can stand in for
+ * sockets here; a shadow array says which must be present. */
+#define TABLE_N 2000
+static void
+check_table(ww_poll_t *p)
+{
+    static unsigned char present[TABLE_N];
+    uint32_t x = 12345;
+    int i, round, bad = 0;
+    size_t count = 0;
+    for (round = 0; round < 20000; round++) {
+        x = x * 1103515245u + 12345u;
+        i = (int)((x >> 8) % TABLE_N);
+        /* values like real SOCKETs: multiples of 4, spread out */
+        if (present[i]) {
+            bad += ww_poll_unregister(p, (ww_socket_t)(4 * i + 4000)) != 0;
+            present[i] = 0;
+            count--;
+        } else {
+            bad += ww_poll_register(p, (ww_socket_t)(4 * i + 4000), 0, (uint32_t)i) != 0;
+            present[i] = 1;
+            count++;
+        }
+        if (round % 1000 == 999) {
+            int j;
+            for (j = 0; j < TABLE_N; j++) {
+                int rc = ww_poll_modify(p, (ww_socket_t)(4 * j + 4000), 0, (uint32_t)j);
+                bad += present[j] ? rc != 0 : !(rc == -1 && errno == ENOENT);
+            }
+        }
+        bad += ww_poll_count(p) != count;
+    }
+    CHECK(bad == 0, "SOCKET table: 20000 random register/unregister steps");
+    for (i = 0; i < TABLE_N; i++) {
+        ww_poll_unregister(p, (ww_socket_t)(4 * i + 4000));
+    }
+    CHECK(ww_poll_count(p) == 0, "SOCKET table emptied");
+}
+#endif /* WW_IS_WINDOWS */
 
 int
 main(int argc, char **argv)
@@ -180,6 +232,9 @@ main(int argc, char **argv)
     CHECK(ww_poll_count(p) == 0, "count 0");
     ww_closesocket(b);
     check_many(p);
+#if WW_IS_WINDOWS
+    check_table(p);
+#endif /* WW_IS_WINDOWS */
     ww_poll_free(p);
 #if WW_IS_WINDOWS
     WSACleanup();
