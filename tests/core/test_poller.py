@@ -511,3 +511,27 @@ def test_error_interest_only(
         b.close()
         a.shutdown(socket.SHUT_WR)
         assert events_of(poller, a.fileno(), 1.0) == ERROR  # hang-up
+
+
+def test_ghost_revived_by_dup2(poller: Poller) -> None:
+    # the lost fd number is made to name the same socket again (dup2): epoll
+    # still holds that (fd, socket) entry, so registering must turn the
+    # kernel's EEXIST into a modify and report the socket once, fresh token
+    a, b = socket.socketpair()
+    keep = os.dup(a.fileno())
+    try:
+        fd = a.fileno()
+        poller.register(fd, READ, 1)
+        a.close()
+        poller.unregister(fd)
+        os.dup2(keep, fd)
+        poller.register(fd, READ, 2)
+        b.send(b"x")
+        assert poller.poll_with_gen(1.0) == [(fd, READ, 2)]
+        os.read(fd, 10)
+        quiet_poll(poller, 0.1)
+        poller.unregister(fd)
+        os.close(fd)
+    finally:
+        os.close(keep)
+        b.close()
