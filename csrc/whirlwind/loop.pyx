@@ -47,7 +47,7 @@
 
 cimport cython
 from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
-from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.list cimport PyList_Append, PyList_Clear, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.time cimport monotonic
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
@@ -62,6 +62,7 @@ from asyncio import base_events as _aio_base_events
 from asyncio import coroutines as _aio_coroutines
 from asyncio import events as _aio_events
 from asyncio import format_helpers as _aio_format_helpers
+from asyncio import futures as _aio_futures
 from asyncio.log import logger as _aio_logger
 
 
@@ -444,6 +445,10 @@ cdef class _LoopCore:
     def get_debug(self):
         return self._debug
 
+    def create_future(self):
+        """Create an asyncio.Future attached to this loop."""
+        return _aio_futures.Future(loop=self)
+
     def time(self):
         """The loop's clock: time.monotonic()'s clock, in seconds."""
         return monotonic()
@@ -745,7 +750,7 @@ cdef class _LoopCore:
                 self._ready_list[0:0] = batch[i:n]
             raise
         finally:
-            del batch[:]
+            PyList_Clear(batch)
             if self._spare is None:
                 self._spare = batch
         return 0
@@ -981,3 +986,32 @@ cdef class _LoopCore:
         if not self._poller.closed:
             self._poller._close()
         return 0
+
+
+# ---------------------------------------------------------------------------
+# Test hooks: an IOSink that calls a Python callable, so the sink dispatch
+# path can be exercised from Python tests.
+
+
+cdef class _PySink(IOSink):
+    cdef object _fn
+
+    def __cinit__(self, fn):
+        self._fn = fn
+
+    cdef int _on_io(self, int events) except -1:
+        self._fn(events)
+        return 0
+
+
+def _sink_add_py(_LoopCore loop, int fd, fn, int events):
+    """Register `fn(events)` as a compiled-style fd watcher (tests only)."""
+    loop._sink_add(fd, _PySink(fn), events)
+
+
+def _sink_modify_py(_LoopCore loop, int fd, int events):
+    loop._sink_modify(fd, events)
+
+
+def _sink_remove_py(_LoopCore loop, int fd):
+    loop._sink_remove(fd)
