@@ -113,6 +113,15 @@ def _current_asyncio_loop() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
+def _new_current_loop() -> asyncio.AbstractEventLoop:
+    """A new whirlwind loop, set as this thread's current asyncio loop."""
+    from whirlwind.loop import new_event_loop
+
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
 _gen: ModuleType | None = None
 
 
@@ -189,10 +198,7 @@ class IOLoop(Configurable):
         if not instance:
             return None
         if loop is None:
-            from whirlwind.loop import new_event_loop
-
-            loop = new_event_loop()
-            asyncio.set_event_loop(loop)
+            loop = _new_current_loop()
         return AsyncIOMainLoop(asyncio_loop=loop)
 
     @staticmethod
@@ -629,8 +635,8 @@ class AsyncIOMainLoop(BaseAsyncIOLoop):
         loop = kwargs.pop("asyncio_loop", None)
         if loop is None:
             loop = _current_asyncio_loop()
-            if loop is None:
-                raise RuntimeError("There is no current event loop")
+            if loop is None or loop.is_closed():
+                loop = _new_current_loop()
         super().initialize(loop, **kwargs)
 
     def _make_current(self) -> None:
