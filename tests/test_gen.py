@@ -15,6 +15,7 @@ import pytest
 from whirlwind import gen
 from whirlwind.concurrent import Future
 from whirlwind.ioloop import IOLoop
+from whirlwind.util import TimeoutError
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 
 from whirlwind import gen, locks
 from whirlwind.ioloop import IOLoop
+from whirlwind.util import TimeoutError
 
 SHORT = datetime.timedelta(milliseconds=10)
 

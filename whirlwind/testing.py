@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 from whirlwind import gen
 from whirlwind.ioloop import AsyncIOMainLoop, IOLoop
 from whirlwind.log import app_log
-from whirlwind.util import raise_exc_info
+from whirlwind.util import TimeoutError, raise_exc_info
 
 if TYPE_CHECKING:
     from whirlwind.httpclient import AsyncHTTPClient, HTTPResponse
