@@ -26,6 +26,7 @@ cdef class _Stream:
     cdef bint _reg_write         # write interest armed with the loop
     cdef bint _closed
     cdef bint _paused            # read buffer full: read interest dropped
+    cdef bint _drain             # read until EAGAIN (uvloop: see _stream_setup)
     cdef readonly int _mode      # 0 streaming, 1 connecting, 2 TLS handshake
 
     # read buffer: unconsumed bytes are _buf[_start:_end], capacity _cap

@@ -134,6 +134,10 @@ cdef class _Stream:
         self._loop = loop
         self._create_future = loop.create_future
         self._call_soon = loop.call_soon
+        # libuv stops a poll handle on POLLERR (uv__poll_io), so on uvloop a
+        # reset that follows data in the same wakeup would never be seen:
+        # there, read until EAGAIN.  Level-triggered loops re-report it.
+        self._drain = type(loop).__module__.startswith("uvloop")
         if max_buffer_size is not None:
             self.max_buffer_size = max_buffer_size
         if read_chunk_size is not None:
@@ -354,7 +358,7 @@ cdef class _Stream:
                     self._loop.remove_reader(self._fd)
                     self._reg_read = False
                 return 0
-            if not self._hooked and n < space:
+            if not self._hooked and n < space and not self._drain:
                 break
         return 0
 
@@ -402,7 +406,10 @@ cdef class _Stream:
         if kind == K_REGEX:
             if avail == self._rscanned and avail > 0:
                 return -1       # nothing new since the last failed search
-            mv = PyMemoryView_FromMemory(self._buf + self._start, avail, PyBUF_READ)
+            if avail == 0:
+                mv = memoryview(b"")
+            else:
+                mv = PyMemoryView_FromMemory(self._buf + self._start, avail, PyBUF_READ)
             try:
                 m = self._rregex.search(mv)
                 r = m.end() if m is not None else -1
@@ -871,3 +878,17 @@ def _compile_regex(pattern):
         if len(_regex_cache) < 64:
             _regex_cache[pattern] = r
     return r
+
+
+def _scan_delim(const unsigned char[:] buf, bytes delim, Py_ssize_t cursor,
+                Py_ssize_t limit=-1):
+    """Test hook for ww_scan_delim: returns (result, new_cursor).
+
+    result: bytes to consume (>= 0), -1 not found yet, -2 max_bytes exceeded.
+    """
+    cdef Py_ssize_t c = cursor
+    cdef Py_ssize_t r
+    cdef const char *p = <const char *>&buf[0] if buf.shape[0] else <const char *>""
+    r = ww_scan_delim(p, buf.shape[0], PyBytes_AS_STRING(delim),
+                      PyBytes_GET_SIZE(delim), &c, limit)
+    return r, c
