@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
-import logging
 import os
 import socket
 import ssl
@@ -25,9 +24,8 @@ import stat
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from whirlwind.log import gen_log
 from whirlwind.util import Configurable
-
-gen_log = logging.getLogger("whirlwind.general")
 
 _DEFAULT_BACKLOG = 128
 

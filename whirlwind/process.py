@@ -14,7 +14,6 @@ Contents:
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import subprocess
@@ -22,9 +21,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from whirlwind.log import gen_log
 from whirlwind.netutil import _event_loop
-
-gen_log = logging.getLogger("whirlwind.general")
 
 CalledProcessError = subprocess.CalledProcessError
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 import os
 import socket
 import ssl
@@ -20,15 +19,13 @@ from typing import Any
 
 from whirlwind import process
 from whirlwind.iostream import IOStream, SSLIOStream
+from whirlwind.log import app_log
 from whirlwind.netutil import (
     _DEFAULT_BACKLOG,
     add_accept_handler,
     bind_sockets,
     ssl_options_to_context,
 )
-
-app_log = logging.getLogger("whirlwind.application")
-gen_log = logging.getLogger("whirlwind.general")
 
 # Errors while wrapping an accepted socket in TLS that only mean "the peer has
 # already gone": drop the connection quietly.
