@@ -57,7 +57,9 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     except RuntimeError:
         from whirlwind.ioloop import IOLoop
 
-        return IOLoop.current().asyncio_loop  # type: ignore[no-any-return]
+        io_loop = IOLoop.current()
+        assert io_loop is not None
+        return io_loop.asyncio_loop
 
 
 # ---------------------------------------------------------------------------
@@ -469,7 +471,9 @@ class OverrideResolver(Resolver):
     resolver: Resolver
     mapping: dict[Any, Any]
 
-    def initialize(self, resolver: Resolver, mapping: dict[Any, Any]) -> None:
+    def initialize(  # type: ignore[override]
+        self, resolver: Resolver, mapping: dict[Any, Any]
+    ) -> None:
         self.resolver = resolver
         self.mapping = mapping
 

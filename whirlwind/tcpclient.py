@@ -181,7 +181,9 @@ class _Connector:
 
     def on_timeout(self) -> None:
         """The primary family had its head start: try the secondary one too."""
-        self.timeout = None
+        if self.timeout is not None:
+            self.timeout.cancel()  # no-op when the timer itself called us
+            self.timeout = None
         if not self.future.done():
             self.try_connect(iter(self.secondary_addrs))
 
@@ -303,7 +305,7 @@ class TCPClient:
                 source_port=source_port,
             ),
         )
-        af, addr, stream = await connector.start(connect_timeout=deadline)
+        _af, addr, stream = await connector.start(connect_timeout=deadline)
         if ssl_options is None:
             return stream  # type: ignore[no-any-return]
         tls = asyncio.ensure_future(
