@@ -294,3 +294,74 @@ def test_popen_failure_closes_pipes() -> None:
             assert len(os.listdir("/proc/self/fd")) == before
 
     run(main())
+
+
+# --- Subprocess.STREAM pipes -----------------------------------------------------
+
+
+def test_stream_pipes_talk_to_an_interactive_child() -> None:
+    async def main() -> tuple[bytes, bytes, int]:
+        proc = Subprocess(
+            [sys.executable, "-u", "-c",
+             "import sys\n"
+             "for line in sys.stdin:\n"
+             "    sys.stdout.write(line.upper())\n"
+             "sys.stderr.write('bye\\n')\n"],
+            stdin=Subprocess.STREAM, stdout=Subprocess.STREAM, stderr=Subprocess.STREAM,
+        )  # fmt: skip
+        exited = proc.wait_for_exit()
+        await proc.stdin.write(b"hello\n")
+        first = await asyncio.wait_for(proc.stdout.read_until(b"\n"), 10)
+        await proc.stdin.write(b"again\n")
+        proc.stdin.close()  # EOF ends the child's loop
+        rest = await asyncio.wait_for(proc.stdout.read_until_close(), 10)
+        err = await asyncio.wait_for(proc.stderr.read_until_close(), 10)
+        code = await asyncio.wait_for(exited, 10)
+        return first + rest, err, code
+
+    assert run(main()) == (b"HELLO\nAGAIN\n", b"bye\n", 0)
+
+
+def test_stream_stdout_with_stderr_merged() -> None:
+    async def main() -> bytes:
+        proc = Subprocess(
+            py(
+                "import sys; print('out'); sys.stdout.flush(); sys.stderr.write('err\\n')"
+            ),
+            stdout=Subprocess.STREAM,
+            stderr=subprocess.STDOUT,
+        )
+        data = await asyncio.wait_for(proc.stdout.read_until_close(), 10)
+        await asyncio.wait_for(proc.wait_for_exit(), 10)
+        return bytes(data)
+
+    assert run(main()) == b"out\nerr\n"
+
+
+def test_stream_child_ends_are_closed_in_parent() -> None:
+    # If the parent kept the child's end of stdout open, read_until_close
+    # would never see EOF after the child exits.
+    async def main() -> bytes:
+        proc = Subprocess(py("pass"), stdout=Subprocess.STREAM)
+        data = await asyncio.wait_for(proc.stdout.read_until_close(), 10)
+        await asyncio.wait_for(proc.wait_for_exit(), 10)
+        return bytes(data)
+
+    assert run(main()) == b""
+
+
+def test_stream_popen_failure_releases_pipes() -> None:
+    async def main() -> None:
+        fds = "/proc/self/fd"
+        before = len(os.listdir(fds)) if os.path.isdir(fds) else 0
+        with pytest.raises(FileNotFoundError):
+            Subprocess(
+                ["/nonexistent/program"],
+                stdin=Subprocess.STREAM,
+                stdout=Subprocess.STREAM,
+                stderr=Subprocess.STREAM,
+            )
+        if before:
+            assert len(os.listdir(fds)) == before
+
+    run(main())
