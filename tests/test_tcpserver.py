@@ -400,8 +400,11 @@ def test_tls_handshake_failure_does_not_stop_server(
         finally:
             server.stop()
 
-    with caplog.at_level(logging.CRITICAL):
+    with caplog.at_level(logging.WARNING):
         assert run(main()) == b"hello\n"
+    # Logged (by the stream), never raised into the loop.
+    assert [r.name for r in caplog.records] == ["whirlwind.general"]
+    assert "SSL Error" in caplog.records[0].getMessage()
 
 
 def test_ssl_options_are_validated(cert: tuple[str, str], tmp_path: Path) -> None:
