@@ -17,7 +17,7 @@ import pytest
 
 from whirlwind.iostream import IOStream, SSLIOStream, StreamClosedError
 from whirlwind.loop import new_event_loop
-from whirlwind.netutil import bind_sockets
+from whirlwind.netutil import bind_sockets, bind_unix_socket
 from whirlwind.tcpserver import TCPServer
 
 _T = TypeVar("_T")
@@ -140,9 +140,14 @@ def test_accepted_tcp_sockets_get_nodelay() -> None:
         server = EchoServer()
         port = serve(server)
         try:
-            await echo_once(port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"x\n")
+            await asyncio.wait_for(reader.readline(), 5)
             sock = server.streams[0].socket
-            return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            writer.close()
+            await writer.wait_closed()
+            return int(nodelay)
         finally:
             server.stop()
 
@@ -301,6 +306,26 @@ def test_ipv6_listener() -> None:
     assert run(main()) == (b"hello\n", "::1")
 
 
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX")
+def test_unix_socket_listener(tmp_path: Path) -> None:
+    async def main() -> tuple[bytes, int]:
+        path = str(tmp_path / "echo.sock")
+        server = EchoServer()
+        server.add_socket(bind_unix_socket(path))
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+            writer.write(b"over unix\n")
+            data = await asyncio.wait_for(reader.readline(), 5)
+            family = server.streams[0].socket.family
+            writer.close()
+            await writer.wait_closed()
+            return data, family
+        finally:
+            server.stop()
+
+    assert run(main()) == (b"over unix\n", socket.AF_UNIX)
+
+
 def test_max_buffer_size_is_enforced() -> None:
     errors: list[BaseException] = []
 
@@ -442,7 +467,7 @@ def test_add_sockets_after_fork_processes() -> None:
     result = _run_script(
         """
         import asyncio, os
-        from whirlwind.netutil import bind_sockets
+        from whirlwind.netutil import bind_sockets, bind_unix_socket
         from whirlwind.process import fork_processes, task_id
         from whirlwind.tcpserver import TCPServer
 

@@ -152,7 +152,13 @@ class TCPServer:
         for sock in sockets:
             fd = sock.fileno()
             self._sockets[fd] = sock
-            self._handlers[fd] = add_accept_handler(sock, self._handle_connection)
+            # Decide per listening socket, not per connection, whether accepted
+            # sockets are TCP (reading socket.family costs a Python call).
+            if sock.family in _TCP_FAMILIES:
+                on_accept = self._handle_tcp_connection
+            else:
+                on_accept = self._handle_connection
+            self._handlers[fd] = add_accept_handler(sock, on_accept)
 
     def add_socket(self, socket: socket.socket) -> None:
         """Accept connections on one listening socket."""
@@ -229,12 +235,14 @@ class TCPServer:
         """
         raise NotImplementedError()
 
+    def _handle_tcp_connection(self, connection: socket.socket, address: Any) -> None:
+        try:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # the peer reset it already; the stream will find out
+        self._handle_connection(connection, address)
+
     def _handle_connection(self, connection: socket.socket, address: Any) -> None:
-        if connection.family in _TCP_FAMILIES:
-            try:
-                connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass  # the peer reset it already; the stream will find out
         stream: IOStream | None = None
         try:
             if self._ssl_context is not None:
