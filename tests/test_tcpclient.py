@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
 import socket
 import ssl
 import subprocess
@@ -295,6 +296,50 @@ def test_hanging_primary_family_loses_to_secondary() -> None:
                 stream.close()
 
     assert run(main()) == (b"ping", socket.AF_INET6)
+
+
+def test_synchronous_failure_moves_on_at_once() -> None:
+    # Binding an IPv4 source address on an IPv6 socket fails inside
+    # create-the-stream, before any connect: the IPv4 address must be tried next.
+    async def main() -> int:
+        async with echo_server() as (port, _):
+            resolver = FixedResolver(
+                [
+                    (socket.AF_INET6, ("::1", port, 0, 0)),
+                    (socket.AF_INET, ("127.0.0.1", port)),
+                ]
+            )
+            stream = await asyncio.wait_for(
+                TCPClient(resolver).connect("example.com", port, source_ip="127.0.0.1"),
+                5,
+            )
+            try:
+                await roundtrip(stream)
+                return int(stream.socket.family)
+            finally:
+                stream.close()
+
+    assert run(main()) == socket.AF_INET
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_cancelled_connect_closes_pending_sockets() -> None:
+    async def main() -> tuple[int, int]:
+        async with hanging_address() as hang:
+            before = len(os.listdir("/proc/self/fd"))
+            resolver = FixedResolver([(socket.AF_INET, hang)])
+            task = asyncio.ensure_future(TCPClient(resolver).connect("example.com", 1))
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            during = len(os.listdir("/proc/self/fd"))
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0)
+            after = len(os.listdir("/proc/self/fd"))
+            return during - before, after - before
+
+    assert run(main()) == (1, 0)
 
 
 def test_all_addresses_fail_with_last_error() -> None:
