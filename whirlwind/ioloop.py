@@ -48,7 +48,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from whirlwind.concurrent import (
     Future,
@@ -113,6 +113,15 @@ def _current_asyncio_loop() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
+def _new_current_loop() -> asyncio.AbstractEventLoop:
+    """A new whirlwind loop, set as this thread's current asyncio loop."""
+    from whirlwind.loop import new_event_loop
+
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
 _gen: ModuleType | None = None
 
 
@@ -172,7 +181,7 @@ class IOLoop(Configurable):
     # --- finding the loop -------------------------------------------------
 
     @staticmethod
-    def current(instance: bool = True) -> IOLoop | None:  # type: ignore[return]
+    def current(instance: bool = True) -> IOLoop | None:
         """The `IOLoop` of the running or current asyncio loop.
 
         With no usable asyncio loop, ``instance=True`` (the default) starts a
@@ -189,11 +198,8 @@ class IOLoop(Configurable):
         if not instance:
             return None
         if loop is None:
-            from whirlwind.loop import new_event_loop
-
-            loop = new_event_loop()
-            asyncio.set_event_loop(loop)
-        return AsyncIOMainLoop(asyncio_loop=loop)
+            loop = _new_current_loop()
+        return cast(IOLoop, AsyncIOMainLoop(asyncio_loop=loop))
 
     @staticmethod
     def instance() -> IOLoop:
@@ -241,7 +247,7 @@ class IOLoop(Configurable):
     def _clear_current_hook(self) -> None:
         pass
 
-    def initialize(self, make_current: bool = True) -> None:  # type: ignore[override]
+    def initialize(self, make_current: bool = True) -> None:
         if make_current:
             self._make_current()
 
@@ -629,8 +635,8 @@ class AsyncIOMainLoop(BaseAsyncIOLoop):
         loop = kwargs.pop("asyncio_loop", None)
         if loop is None:
             loop = _current_asyncio_loop()
-            if loop is None:
-                raise RuntimeError("There is no current event loop")
+            if loop is None or loop.is_closed():
+                loop = _new_current_loop()
         super().initialize(loop, **kwargs)
 
     def _make_current(self) -> None:

@@ -19,6 +19,7 @@ import importlib
 import inspect
 import re
 import types
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -48,29 +49,86 @@ class ObjectDict(dict[str, Any]):
 
 
 class GzipDecompressor:
-    """Decode a gzip stream chunk by chunk.
+    """Decode a gzip stream chunk by chunk, with bounded output per call.
 
-    ``decompress(data, max_length)`` returns at most ``max_length`` bytes (when
-    it is non-zero); the input not yet decoded stays in `unconsumed_tail` and
-    must be passed back in on the next call. This bound is what keeps a small
-    compressed body from expanding without limit in memory ("zip bomb").
+    ``decompress(data, max_length)`` returns at most ``max_length`` bytes;
+    the input it did not get to stays in `unconsumed_tail`, which the caller
+    must pass back in (until it is empty) before feeding new data. This bound
+    is what keeps a small compressed body from expanding without limit in
+    memory (a "zip bomb"). Streams of several gzip members (RFC 1952 2.2) are
+    decoded in full. `flush` checks that the stream ended cleanly between
+    members: trailing garbage or a truncated member raises `zlib.error`.
+
+    Theory of operation: one zlib object decodes the current member; it is
+    None before the first member and between members (the only places a
+    stream may end). Each `_step` makes exactly one zlib call. When a member
+    ends, the bytes after it (zlib's ``unused_data``) become the unconsumed
+    tail, so the caller feeds the next member back like any held-back input.
     """
 
     def __init__(self) -> None:
-        # wbits 16+MAX_WBITS: expect a gzip header and trailer.
-        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._member: Any = None
+        self._tail = b""
 
     def decompress(self, value: bytes, max_length: int = 0) -> bytes:
-        return self._obj.decompress(value, max_length)
+        """Decode ``value``; at most ``max_length`` bytes come out (0: no limit).
+
+        A call may return little or nothing while `unconsumed_tail` is not
+        empty (e.g. at a member boundary): keep passing the tail back.
+        Calling without ``max_length`` is deprecated (unbounded output).
+        """
+        if not max_length:
+            warnings.warn(
+                "GzipDecompressor.decompress without max_length is deprecated",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            out = self._step(value, 0)
+            while self._tail:
+                out += self._step(self._tail, 0)
+            return out
+        return self._step(value, max_length)
+
+    def _step(self, value: bytes, max_length: int) -> bytes:
+        if not value:
+            self._tail = b""
+            return b""
+        if self._member is None:
+            # A member must start with the gzip magic; value may hold just
+            # its first byte.
+            if not b"\x1f\x8b".startswith(bytes(value[:2])):
+                raise zlib.error(f"expected a gzip member, got {bytes(value[:2])!r}")
+            # wbits 16+MAX_WBITS: zlib parses and checks the gzip header/trailer.
+            self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out: bytes = self._member.decompress(value, max_length)
+        if self._member.eof:
+            # unconsumed_tail may hold stale bytes at eof; unused_data is right.
+            self._tail = self._member.unused_data
+            self._member = None
+        else:
+            self._tail = self._member.unconsumed_tail
+        return out
 
     @property
     def unconsumed_tail(self) -> bytes:
-        """The input left over by the last bounded `decompress` call."""
-        return self._obj.unconsumed_tail
+        """The input left over by the last `decompress` call."""
+        return self._tail
 
     def flush(self) -> bytes:
-        """Return what is left in the decoder; call once the input has ended."""
-        return self._obj.flush()
+        """Declare the end of the input; always returns ``b""``.
+
+        Raises `ValueError` if `unconsumed_tail` was not fed back first, and
+        `zlib.error` if the stream stopped in the middle of a member.
+        """
+        if self._tail:
+            raise ValueError(
+                "unconsumed_tail must be passed to decompress before flush"
+            )
+        if self._member is not None:
+            # With max_length, zlib leaves undecoded input in the tail rather
+            # than buffering output, so an open member here means truncation.
+            raise zlib.error("incomplete or truncated gzip stream")
+        return b""
 
 
 def import_object(name: str) -> Any:
