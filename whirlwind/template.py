@@ -143,6 +143,7 @@ _xhtml_escape = escape.xhtml_escape
 def _escape_value(value: Any, _str: type[str] = str) -> str:
     """The fused `xhtml_escape` for `{{ }}`: value -> escaped str."""
     cls = type(value)
+    text: str
     if cls is _str:
         text = value
     elif cls is int or cls is float:
@@ -159,7 +160,7 @@ def _escape_value(value: Any, _str: type[str] = str) -> str:
             .replace('"', "&quot;")
             .replace("'", "&#x27;")
         )
-    return text  # type: ignore[no-any-return]
+    return text
 
 
 def _raw_value(value: Any) -> str:
