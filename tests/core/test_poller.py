@@ -8,6 +8,7 @@ real socket pairs and pipes.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -535,3 +536,53 @@ def test_ghost_revived_by_dup2(poller: Poller) -> None:
     finally:
         os.close(keep)
         b.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_operations_match_model(poller: Poller, seed: int) -> None:
+    # random register/modify/unregister/readiness changes over a few socket
+    # pairs; after every step poll(0) must equal what a model predicts
+    rng = random.Random(seed)
+    pairs = [socket.socketpair() for _ in range(6)]
+    model: dict[int, tuple[int, int]] = {}  # fd -> (events, gen)
+    readable: set[int] = set()
+    try:
+        for a, _ in pairs:
+            a.setblocking(False)
+        for _ in range(250):
+            a, b = rng.choice(pairs)
+            fd = a.fileno()
+            op = rng.randrange(5)
+            mask = rng.choice([0, READ, WRITE, READ | WRITE])
+            gen = rng.randrange(2**32)
+            if op == 0:
+                poller.register(a, mask, gen)
+                model[fd] = (mask, gen)
+            elif op == 1:
+                if fd in model:
+                    poller.modify(a, mask, gen)
+                    model[fd] = (mask, gen)
+                else:
+                    with pytest.raises(FileNotFoundError):
+                        poller.modify(a, mask, gen)
+            elif op == 2:
+                poller.unregister(a)
+                model.pop(fd, None)
+            elif op == 3 and fd not in readable:
+                b.send(b"x")
+                readable.add(fd)
+            elif op == 4 and fd in readable:
+                a.recv(10)
+                readable.discard(fd)
+            expected = set()
+            for f, (events, g) in model.items():
+                ev = events & WRITE | (events & READ if f in readable else 0)
+                if ev:
+                    expected.add((f, ev, g))
+            assert set(poller.poll_with_gen(0)) == expected
+            assert len(poller) == len(model)
+    finally:
+        for a, b in pairs:
+            poller.unregister(a)
+            a.close()
+            b.close()
