@@ -308,3 +308,38 @@ def test_linkify_pathological_inputs_stay_fast_enough_to_finish() -> None:
     for tail in ("(" * 2000, "." * 5000, "&" * 3000, "((((a)" * 500):
         result = linkify("http://x.example/a" + tail)
         assert result.startswith('<a href="http://x.example/a')
+
+
+class _Text(str):
+    pass
+
+
+class _Obj:
+    def __str__(self) -> str:
+        return "<obj & 'co'>"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "<a href=\"x\">'&'</a>",
+        "",
+        _Text("<sub>"),
+        b"<\xc3\xa9>",
+        0,
+        -17,
+        10**30,
+        2.5,
+        float("inf"),
+        True,
+        None,
+        ["<x>", 1],
+        _Obj(),
+    ],
+)
+def test_escape_any_matches_xhtml_escape_of_str(value: Any) -> None:
+    # The fused escaper used by templates must agree with the public one.
+    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    assert escape._escape_any(value) == xhtml_escape(text)
+    assert type(escape._escape_any(value)) in (str, _Text)
