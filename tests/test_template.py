@@ -3,6 +3,7 @@ expected output) and (template, expected error, file, line)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import traceback
@@ -754,3 +755,25 @@ def test_generated_code_is_lean() -> None:
     assert "_tt_append(_tt_xesc(r))" in body
     assert not any("_tt_utf8" in line for line in body)
     assert template.generate(rows=[1, "<"]) == b"<td>1</td><td>&lt;</td>"
+
+
+def test_template_errors_leave_no_reference_cycles() -> None:
+    loader = DictLoader({"a.html": "{% include 'b.html' %}", "b.html": "x\n{{ 1/0 }}"})
+    template = loader.load("a.html")
+
+    def fail_once() -> str:
+        try:
+            template.generate()
+        except ZeroDivisionError as exc:
+            return _template_frames(exc)[-1][0]
+        return ""
+
+    assert fail_once() == "b.html"
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert fail_once() == "b.html"
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -35,7 +35,6 @@ import linecache
 import os
 import posixpath
 import re
-import sys
 import threading
 import types
 from collections.abc import Callable, Iterator
@@ -293,10 +292,11 @@ class Template:
         try:
             return execute()  # type: ignore[no-any-return]
         except Exception as exc:
-            tb = exc.__traceback__
-            rewritten = self._rewrite_traceback(tb.tb_next if tb is not None else None)
             # The same exception, re-raised with the rewritten traceback.
-            raise exc.with_traceback(rewritten)  # noqa: B904
+            # (No local may hold the new traceback: that would be a cycle.)
+            raise exc.with_traceback(  # noqa: B904
+                _release_helpers(self._rewrite_traceback(exc.__traceback__))
+            )
 
     # -- compilation -------------------------------------------------------
 
@@ -341,8 +341,10 @@ class Template:
     def _rewrite_traceback(
         self, tb: types.TracebackType | None
     ) -> types.TracebackType | None:
-        """Return ``tb`` with a template frame after each generated frame."""
+        """Return ``tb``, minus its first entry (generate's own frame), with
+        a template frame after each frame of generated code."""
         entries: list[types.TracebackType] = []
+        tb = tb.tb_next if tb is not None else None
         while tb is not None:
             entries.append(tb)
             tb = tb.tb_next
@@ -367,6 +369,26 @@ class Template:
                 rebuilt, entry.tb_frame, entry.tb_lasti, entry.tb_lineno
             )
         return rebuilt
+
+
+def _release_helpers(
+    tb: types.TracebackType | None,
+) -> types.TracebackType | None:
+    """Clear the locals of the finished helper frames that each template
+    frame links back to (its ``f_back``): they hold the traceback being
+    built, which would make a reference cycle for the garbage collector."""
+    entry = tb
+    while entry is not None:
+        back = (
+            entry.tb_frame.f_back
+            if entry.tb_frame.f_code.co_name == "<template>"
+            else None
+        )
+        while back is not None and back.f_code in _HELPER_CODES:
+            back.clear()
+            back = back.f_back
+        entry = entry.tb_next
+    return tb
 
 
 def _all_code(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -423,11 +445,16 @@ class _Origin:
         code = compile(module, filename, "exec").replace(co_name="<template>")
         try:
             exec(code, {"_tt_marker": _FrameMarker, "__name__": template.name})
-        except _FrameMarker:
-            tb = sys.exc_info()[2]
-            return tb.tb_next if tb is not None else None
+        except _FrameMarker as marker:
+            # Skip this function's own entry; the next one is the exec'd
+            # frame. (No local keeps the head: that would be a cycle.)
+            return marker.__traceback__.tb_next if marker.__traceback__ else None
         return None
 
+
+_HELPER_CODES = frozenset(
+    {Template._rewrite_traceback.__code__, _Origin.frame.__code__}
+)
 
 # --------------------------------------------------------------------------
 # Loaders
