@@ -402,7 +402,9 @@ def test_parse_qs_bytes_matches_stdlib(data: bytes, keep: bool, strict: bool) ->
         )
         return {k: [v.encode("latin-1") for v in vs] for k, vs in parsed.items()}
 
-    expected = outcome(reference)
+    # An empty string is no fields at all (Python 3.10's strict mode
+    # called it a bad field; 3.11 and later agree with us).
+    expected = outcome(reference) if data else {}
     assert outcome(lambda: parse_qs_bytes(data, keep, strict)) == expected
 
 
