@@ -777,3 +777,22 @@ def test_template_errors_leave_no_reference_cycles() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_loader_namespace_is_read_at_each_rendering() -> None:
+    namespace: dict[str, Any] = {"greeting": "hi"}
+    loader = DictLoader({"t.txt": "{{ greeting }} {{ name }}"}, namespace=namespace)
+    template = loader.load("t.txt")
+    assert template.generate(name="a") == b"hi a"
+    namespace["greeting"] = "<hello>"
+    assert template.generate(name="b") == b"&lt;hello&gt; b"
+    # Names passed to generate() win over the loader's namespace.
+    assert template.generate(name="c", greeting="yo") == b"yo c"
+
+
+def test_escape_assigned_inside_apply_is_honoured() -> None:
+    template = Template(
+        "{{ v }}{% apply f %}{% set xhtml_escape = shout %}{{ v }}{% end %}{{ v }}"
+    )
+    out = template.generate(v="<x>", shout=_shout, f=lambda b: b)
+    assert out == b"&lt;x&gt;<X>&lt;x&gt;"
