@@ -343,8 +343,16 @@ class Template:
     ) -> types.TracebackType | None:
         """Return ``tb``, minus its first entry (generate's own frame), with
         a template frame after each frame of generated code."""
+        rest = tb.tb_next if tb is not None else None
+        try:
+            return self._add_template_frames(rest)
+        except Exception:  # never hide the template's error behind ours
+            return rest
+
+    def _add_template_frames(
+        self, tb: types.TracebackType | None
+    ) -> types.TracebackType | None:
         entries: list[types.TracebackType] = []
-        tb = tb.tb_next if tb is not None else None
         while tb is not None:
             entries.append(tb)
             tb = tb.tb_next
@@ -453,7 +461,11 @@ class _Origin:
 
 
 _HELPER_CODES = frozenset(
-    {Template._rewrite_traceback.__code__, _Origin.frame.__code__}
+    {
+        Template._rewrite_traceback.__code__,
+        Template._add_template_frames.__code__,
+        _Origin.frame.__code__,
+    }
 )
 
 # --------------------------------------------------------------------------
