@@ -79,8 +79,6 @@ cdef class _LoopCore:
     cdef unsigned long long _timer_seq
     # fork generation at creation (see _fork_generation in loop.pyx)
     cdef long _fork_gen
-    # callbacks run since the last poll (bounds poll skipping)
-    cdef Py_ssize_t _since_poll
 
     # readonly counters for tests
     cdef readonly Py_ssize_t _iterations
