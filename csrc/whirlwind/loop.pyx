@@ -50,6 +50,7 @@ cimport cython
 from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 from cpython.list cimport PyList_Append, PyList_Clear, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
+from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.time cimport monotonic
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.stdlib cimport free, realloc
@@ -509,6 +510,8 @@ cdef class _LoopCore:
         return h
 
     cdef int _wakeup(self) except -1:
+        if self._running_thread == PyThread_get_thread_ident():
+            return 0        # called by the running loop itself: not blocked
         if self._wake_wfd >= 0:
             if not self._wake_pending:
                 self._wake_pending = True
@@ -667,17 +670,21 @@ cdef class _LoopCore:
 
     def _run_forever_loop(self):
         self._check_fork()
-        if type(self)._run_once is not _LoopCore._run_once:
-            # a Python subclass overrides the step: honour it
+        self._running_thread = PyThread_get_thread_ident()
+        try:
+            if type(self)._run_once is not _LoopCore._run_once:
+                # a Python subclass overrides the step: honour it
+                while True:
+                    self._run_once()
+                    if self._stopping:
+                        break
+                return
             while True:
-                self._run_once()
+                self._run_once_c()
                 if self._stopping:
                     break
-            return
-        while True:
-            self._run_once_c()
-            if self._stopping:
-                break
+        finally:
+            self._running_thread = 0
 
     def _run_once(self):
         """Run one iteration: poll, dispatch I/O, fire due timers, run callbacks."""
