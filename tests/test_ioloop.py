@@ -581,3 +581,40 @@ def test_time_is_wall_clock(io_loop: IOLoop) -> None:
     before = time.time()
     now = io_loop.time()
     assert before <= now <= time.time()
+
+
+def test_selector_thread_serves_add_reader_for_any_loop(
+    aio_loop: asyncio.AbstractEventLoop,
+) -> None:
+    # What IOLoop uses on Windows' proactor loop; it works on any loop.
+    from whirlwind.platform.asyncio import AddThreadSelectorEventLoop
+
+    wrapped = AddThreadSelectorEventLoop(aio_loop)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    got: list[tuple[bytes, int]] = []
+    done = aio_loop.create_future()
+
+    def on_readable(tag: str) -> None:
+        got.append((a.recv(100), threading.get_ident()))
+        if len(got) == 2:
+            wrapped.remove_reader(a.fileno())
+            done.set_result(tag)
+
+    async def main() -> str:
+        wrapped.add_reader(a.fileno(), on_readable, "tag")
+        b.send(b"one")
+        await asyncio.sleep(0.02)
+        b.send(b"two")
+        return await asyncio.wait_for(done, 5)
+
+    assert aio_loop.run_until_complete(main()) == "tag"
+    assert [data for data, _ in got] == [b"one", b"two"]
+    assert {ident for _, ident in got} == {threading.get_ident()}
+    thread = wrapped._selector._thread
+    assert thread is not None and thread.is_alive()
+    wrapped.close()
+    wrapped.close()  # idempotent
+    assert not thread.is_alive() and aio_loop.is_closed()
+    a.close()
+    b.close()
