@@ -152,7 +152,7 @@ def coroutine(func: Callable[..., Any]) -> Callable[..., Future[Any]]:
         # Exceptions raised here carry this frame in their traceback, and the
         # future stores the exception: the locals are cleared on the way out
         # so no future -> exception -> frame -> future cycle outlives the call.
-        future = _new_future()
+        future: Any = _new_future()
         ctx_run = contextvars.copy_context().run
         result: Any = None
         yielded: Any = None
