@@ -152,7 +152,7 @@ def coroutine(func: Callable[..., Any]) -> Callable[..., Future[Any]]:
         # Exceptions raised here carry this frame in their traceback, and the
         # future stores the exception: the locals are cleared on the way out
         # so no future -> exception -> frame -> future cycle outlives the call.
-        future: Any = _new_future()
+        future = _new_future()
         ctx_run = contextvars.copy_context().run
         result: Any = None
         yielded: Any = None
@@ -187,7 +187,7 @@ def coroutine(func: Callable[..., Any]) -> Callable[..., Future[Any]]:
                 future.add_done_callback(lambda _f: runner)
             return future
         finally:
-            future = result = yielded = None
+            del future, result, yielded
 
     wrapper.__wrapped__ = func
     wrapper.__tornado_coroutine__ = True  # type: ignore[attr-defined]
