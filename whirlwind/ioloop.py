@@ -48,7 +48,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from whirlwind.concurrent import (
     Future,
@@ -69,13 +69,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-class _Selectable(Protocol):
-    def fileno(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
-_FdLike = Any  # int or an object with fileno()
+_FdLike = Any  # an int fd, or an object with fileno() (and close())
 
 _get_running_loop = asyncio._get_running_loop
 
