@@ -23,6 +23,10 @@
  * failure.  ww_poll_wait() returns -1/EINTR when interrupted; the caller
  * runs signal handlers and retries with a recomputed deadline.
  *
+ * A ww_poll_t is not thread-safe: one thread at a time, including across
+ * ww_poll_wait() (which reads the fd table after the kernel wait returns).
+ * The Poller type raises RuntimeError for calls made while it waits.
+ *
  * Backends live in ww_poll_epoll.h, ww_poll_kqueue.h and ww_poll_select.h;
  * every platform #if is in ww_platform.h.
  */
@@ -59,18 +63,25 @@ static const char *ww_poll_kind_name(int kind);
 static ww_poll_t *ww_poll_new(int kind);
 static int ww_poll_kind(ww_poll_t *p);
 
-/* events == 0 is allowed (registered, no interest). */
+/* events == 0 is allowed (registered, no interest).  Registering a
+ * registered fd replaces its interest and token; modify fails with ENOENT
+ * for an unknown fd; unregister of an unknown fd returns 0.  select on
+ * POSIX fails with EINVAL for fd >= FD_SETSIZE. */
 static int ww_poll_register(ww_poll_t *p, ww_socket_t fd, int events, uint32_t gen);
 static int ww_poll_modify(ww_poll_t *p, ww_socket_t fd, int events, uint32_t gen);
 static int ww_poll_unregister(ww_poll_t *p, ww_socket_t fd);
 
 /* Wait up to timeout_ms (-1 = forever, 0 = poll) and write at most
- * maxevents events to out.  Returns the count, or -1 with errno.
+ * maxevents events to out, one per fd.  Returns the count, or -1 with errno.
+ * READ/WRITE are reported for the interest given; ERROR (WW_ERROR, both
+ * bits) whenever the backend sees a hang-up or error, interest or not.
  * Does not touch the GIL: callers release it around blocking waits. */
 static int ww_poll_wait(ww_poll_t *p, ww_event_t *out, int maxevents, int timeout_ms);
 
 /* The OS handle (epoll/kqueue fd), or -1 for select. */
 static int ww_poll_fileno(ww_poll_t *p);
+/* Number of registered fds. */
+static size_t ww_poll_count(ww_poll_t *p);
 
 /* Release the OS handle and memory.  Safe on NULL. */
 static void ww_poll_free(ww_poll_t *p);
