@@ -107,7 +107,7 @@ def _is_connreset(exc):
     return isinstance(exc, OSError) and exc.errno in _CONNRESET
 
 
-cdef class _Stream:
+cdef class _Stream(IOSink):
     """Compiled base of whirlwind.iostream.BaseIOStream (not public)."""
 
     def __cinit__(self, *args, **kwargs):
@@ -134,7 +134,7 @@ cdef class _Stream:
         self._loop = loop
         self._create_future = loop.create_future
         self._call_soon = loop.call_soon
-        self._sink = None  # IOSink path enabled once the loop core builds
+        self._sink = loop if isinstance(loop, _LoopCore) else None
         # libuv stops a poll handle on POLLERR (uv__poll_io), so on uvloop a
         # reset that follows data in the same wakeup would never be seen:
         # there, read until EAGAIN.  Level-triggered loops re-report it.
