@@ -75,6 +75,8 @@ from asyncio import coroutines as _aio_coroutines
 from asyncio import events as _aio_events
 from asyncio import format_helpers as _aio_format_helpers
 from asyncio import futures as _aio_futures
+
+_aio_Future = _aio_futures.Future
 from asyncio.log import logger as _aio_logger
 
 
@@ -84,6 +86,7 @@ cdef extern from "Python.h":
     void _ww_gc_untrack "PyObject_GC_UnTrack"(PyObject *o)
     int _ww_gc_is_tracked "PyObject_GC_IsTracked"(PyObject *o)
     Py_ssize_t _ww_refcnt "Py_REFCNT"(PyObject *o)
+    void _ww_set_size "Py_SET_SIZE"(object o, Py_ssize_t n)
     void _ww_incref "Py_INCREF"(PyObject *o)
     void _ww_decref "Py_DECREF"(PyObject *o)
 
@@ -512,7 +515,11 @@ cdef class _LoopCore:
 
     def create_future(self):
         """Create an asyncio.Future attached to this loop."""
-        return _aio_futures.Future(loop=self)
+        if self._running_thread == PyThread_get_thread_ident():
+            # running on this thread: Future() finds this loop as the running
+            # loop without a keyword-argument dict
+            return _aio_Future()
+        return _aio_Future(loop=self)
 
     def time(self):
         """The loop's clock: time.monotonic()'s clock, in seconds."""
@@ -795,8 +802,14 @@ cdef class _LoopCore:
     @cython.boundscheck(False)
     @cython.wraparound(False)
     cdef int _run_ready(self) except -1:
+        # The batch list is private while it runs (the loop queues new
+        # callbacks on the other list), so its slots are emptied in place
+        # (NULL, which list code tolerates) and its item array is kept for
+        # reuse: no allocation per iteration.
         cdef list batch = self._ready_list
         cdef Py_ssize_t n = PyList_GET_SIZE(batch), i = 0
+        cdef PyObject **items
+        cdef PyObject *p
         cdef object h
         cdef bint debug = self._debug
         if n == 0:
@@ -805,11 +818,14 @@ cdef class _LoopCore:
             self._spare = []
         self._ready_list = self._spare
         self._spare = None
+        items = PySequence_Fast_ITEMS(batch)
         try:
             while i < n:
-                h = batch[i]
-                batch[i] = None
+                p = items[i]
+                items[i] = NULL
                 i += 1
+                h = <object>p
+                _ww_decref(p)           # the list's reference, now held by h
                 if type(h) is Handle or type(h) is TimerHandle:
                     _gc_release(<Handle>h)
                     if (<Handle>h)._cancelled:
@@ -830,7 +846,10 @@ cdef class _LoopCore:
                 self._ready_list[0:0] = batch[i:n]
             raise
         finally:
-            PyList_Clear(batch)
+            if i < n:
+                PyList_Clear(batch)     # drops the unrun slots' references
+            else:
+                _ww_set_size(batch, 0)  # every slot is NULL already
             if self._spare is None:
                 self._spare = batch
         return 0
