@@ -167,6 +167,11 @@ cdef class _Stream(IOSink):
         return self._end - self._start
 
     @property
+    def _write_buffer(self):
+        # The queue itself (bytes and our memoryviews); released on close.
+        return self._wqueue
+
+    @property
     def _write_buffer_size(self):
         return self._wsize
 
@@ -372,7 +377,7 @@ cdef class _Stream(IOSink):
                     return 0
             if self._end - self._start >= self.max_buffer_size:
                 if self._rkind != K_NONE:
-                    self._buffer_full()
+                    self._buffer_full(True)
                     return 0
                 # Nobody is reading: stop so TCP applies backpressure.
                 self._paused = True
@@ -383,9 +388,12 @@ cdef class _Stream(IOSink):
                 break
         return 0
 
-    def _buffer_full(self):
+    def _buffer_full(self, from_event=False):
         _gen_log.error("Reached maximum read buffer size")
-        self.close(exc_info=StreamBufferFullError("Reached maximum read buffer size"))
+        exc = StreamBufferFullError("Reached maximum read buffer size")
+        if from_event:
+            _gen_log.warning("error on read: %s", exc)
+        self.close(exc_info=exc)
 
     cdef int _io_error(self, int err, str what) except -1:
         exc = OSError(err, _os.strerror(err))
@@ -393,8 +401,12 @@ cdef class _Stream(IOSink):
         return 0
 
     def _hook_error(self, exc, what):
+        # Tornado's wording: a reset is a normal close and is not logged.
         if not self._is_connreset(exc):
-            _gen_log.warning("%s error on %s: %s", what, self._fd, exc)
+            if what == "Read":
+                _gen_log.warning("error on read: %s", exc)
+            else:
+                _gen_log.warning("%s error on %s: %s", what, self._fd, exc)
         self.close(exc_info=exc)
 
     def _is_connreset(self, exc):
