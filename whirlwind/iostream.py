@@ -439,7 +439,7 @@ class SSLIOStream(IOStream):
     def _do_ssl_handshake(self) -> None:
         self._handshake_reading = self._handshake_writing = False
         try:
-            self.socket.do_handshake()
+            self.socket.do_handshake()  # type: ignore[attr-defined]
         except ssl.SSLWantReadError:
             self._handshake_reading = True
             self._want_read()
