@@ -61,6 +61,7 @@ cdef class _Stream(IOSink):
     cdef unsigned long long _wtotal
     cdef unsigned long long _wdone
     cdef object _wwaiters        # deque of (index, future or callback)
+    cdef object _done_future     # shared resolved Future for instant writes
 
     # closing
     cdef public object error

@@ -722,8 +722,12 @@ cdef class _Stream(IOSink):
             if callback is not None:
                 self._call_soon(self._run_callback, callback)
                 return None
-            fut = self._create_future()
-            fut.set_result(None)
+            # One shared already-done Future per stream: the common case
+            # (the kernel took it all) allocates nothing.
+            fut = self._done_future
+            if fut is None:
+                fut = self._done_future = self._create_future()
+                fut.set_result(None)
             return fut
         if callback is None:
             fut = self._create_future()
