@@ -756,3 +756,19 @@ def test_start_tls_requires_idle_stream(run: Runner) -> None:
         b.close()
 
     run(main())
+
+
+def test_read_into_buffer_released_when_read_fails(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        buf = bytearray(16)
+        f = b.read_into(buf)
+        await a.write(b"abc")
+        a.close()
+        with pytest.raises(StreamClosedError):
+            await f
+        buf.extend(b"resizable")  # BufferError if the stream kept a view
+        with pytest.raises(StreamClosedError):
+            b.read_into(bytearray(4))
+
+    run(main())

@@ -506,8 +506,6 @@ cdef class _Stream(IOSink):
             self._consume(n)
         if self._rfilled == self._rn or (self._rpartial and self._rfilled > 0):
             n = self._rfilled
-            self._rinto.release()
-            self._rinto = None
             fut = self._rfuture
             cb = self._rcallback
             self._clear_read()
@@ -530,6 +528,9 @@ cdef class _Stream(IOSink):
         return 0
 
     cdef int _clear_read(self) except -1:
+        if self._rinto is not None:
+            self._rinto.release()    # the caller may resize its buffer again
+            self._rinto = None
         self._rkind = K_NONE
         self._rfuture = None
         self._rcallback = None
@@ -872,9 +873,6 @@ cdef class _Stream(IOSink):
     def _signal_closed(self):
         fut = self._rfuture
         if self._rkind != K_NONE:
-            if self._rinto is not None:
-                self._rinto.release()
-                self._rinto = None
             self._clear_read()
         if fut is not None:
             if not fut.done():
