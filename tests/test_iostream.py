@@ -387,6 +387,25 @@ def test_max_buffer_size_backpressure(run: Runner) -> None:
     run(main())
 
 
+def test_idle_stream_buffers_little(run: Runner) -> None:
+    async def main() -> None:
+        # Default max_buffer_size (100 MiB), no read pending: the stream
+        # stops after a few chunks instead of swallowing the whole transfer.
+        a, b = await tcp_pair(read_chunk_size=16 * 1024)
+        payload = os.urandom(16 * 1024 * 1024)
+        w = a.write(payload)
+        await asyncio.sleep(0.2)
+        assert b._read_buffer_size <= 256 * 1024 + 16 * 1024
+        assert not w.done()
+        # A pending read may use the whole buffer: one read takes it all.
+        assert await b.read_bytes(len(payload)) == payload
+        await w
+        a.close()
+        b.close()
+
+    run(main())
+
+
 def test_read_larger_than_max_buffer_closes(run: Runner) -> None:
     async def main() -> None:
         a, b = await unix_pair(max_buffer_size=4096, read_chunk_size=1024)
