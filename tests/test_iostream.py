@@ -841,3 +841,19 @@ def test_stream_read_until_matches_reference(
     finally:
         loop.close()
     assert got == _split_reference(data, delim)
+
+
+def test_pipe_write_end_close_callback(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        r, w = os.pipe()
+        writer = PipeIOStream(w)
+        closed = loop.create_future()
+        writer.set_close_callback(lambda: closed.set_result(True))
+        await writer.write(b"data")
+        os.close(r)  # the reader goes away
+        assert await closed is True
+        assert writer.closed()
+        assert writer.error is None
+
+    run(main())

@@ -47,7 +47,7 @@
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_READ, PyBUF_WRITE
 from cpython.memoryview cimport PyMemoryView_FromMemory, PyMemoryView_GET_BUFFER
-from libc.errno cimport errno, ECONNRESET, ECONNABORTED, EPIPE, ETIMEDOUT
+from libc.errno cimport errno, ECONNRESET, ECONNABORTED, EPIPE, ETIMEDOUT, EBADF, EINVAL
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memmove
 
@@ -398,6 +398,11 @@ cdef class _Stream(IOSink):
         self.close(exc_info=exc)
 
     cdef int _io_error(self, int err, str what) except -1:
+        if not self._is_socket and (err == EBADF or err == EINVAL) and what == "Read":
+            # The write end of a pipe, watched so the close callback runs
+            # when the reader goes away: that is a close, not an error.
+            self.close()
+            return 0
         exc = OSError(err, _os.strerror(err))
         self._hook_error(exc, what)
         return 0
@@ -758,8 +763,6 @@ cdef class _Stream(IOSink):
             self._wwaiters.append((self._wtotal, callback))
         if self._closed:
             self._fail_waiters()
-        elif self._mode == MODE_STREAM:
-            self._arm_read()
         return fut
 
     cdef int _do_write(self) except -1:
