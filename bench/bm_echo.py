@@ -85,9 +85,7 @@ def serve_tornado() -> None:
 
 def serve_asyncio() -> None:
     async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        w.get_extra_info("socket").setsockopt(
-            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
-        )
+        w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:
             data = await r.read(65536)
             if not data:

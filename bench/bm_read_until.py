@@ -127,7 +127,7 @@ def _time(
             a.setblocking(False)
             a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
 
-            async def main() -> None:
+            async def main(a: socket.socket = a, b: socket.socket = b) -> None:
                 w = asyncio.ensure_future(writer(a, data))
                 await reader(b)
                 await w
