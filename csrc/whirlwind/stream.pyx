@@ -107,7 +107,7 @@ def _is_connreset(exc):
     return isinstance(exc, OSError) and exc.errno in _CONNRESET
 
 
-cdef class _Stream:
+cdef class _Stream(IOSink):
     """Compiled base of whirlwind.iostream.BaseIOStream (not public)."""
 
     def __cinit__(self, *args, **kwargs):
@@ -134,7 +134,7 @@ cdef class _Stream:
         self._loop = loop
         self._create_future = loop.create_future
         self._call_soon = loop.call_soon
-        self._sink = None  # IOSink path enabled once the loop core builds
+        self._sink = loop if isinstance(loop, _LoopCore) else None
         # libuv stops a poll handle on POLLERR (uv__poll_io), so on uvloop a
         # reset that follows data in the same wakeup would never be seen:
         # there, read until EAGAIN.  Level-triggered loops re-report it.
@@ -165,6 +165,11 @@ cdef class _Stream:
     @property
     def _read_buffer_size(self):
         return self._end - self._start
+
+    @property
+    def _write_buffer(self):
+        # The queue itself (bytes and our memoryviews); released on close.
+        return self._wqueue
 
     @property
     def _write_buffer_size(self):
@@ -372,7 +377,7 @@ cdef class _Stream:
                     return 0
             if self._end - self._start >= self.max_buffer_size:
                 if self._rkind != K_NONE:
-                    self._buffer_full()
+                    self._buffer_full(True)
                     return 0
                 # Nobody is reading: stop so TCP applies backpressure.
                 self._paused = True
@@ -383,9 +388,12 @@ cdef class _Stream:
                 break
         return 0
 
-    def _buffer_full(self):
+    def _buffer_full(self, from_event=False):
         _gen_log.error("Reached maximum read buffer size")
-        self.close(exc_info=StreamBufferFullError("Reached maximum read buffer size"))
+        exc = StreamBufferFullError("Reached maximum read buffer size")
+        if from_event:
+            _gen_log.warning("error on read: %s", exc)
+        self.close(exc_info=exc)
 
     cdef int _io_error(self, int err, str what) except -1:
         exc = OSError(err, _os.strerror(err))
@@ -393,8 +401,12 @@ cdef class _Stream:
         return 0
 
     def _hook_error(self, exc, what):
+        # Tornado's wording: a reset is a normal close and is not logged.
         if not self._is_connreset(exc):
-            _gen_log.warning("%s error on %s: %s", what, self._fd, exc)
+            if what == "Read":
+                _gen_log.warning("error on read: %s", exc)
+            else:
+                _gen_log.warning("%s error on %s: %s", what, self._fd, exc)
         self.close(exc_info=exc)
 
     def _is_connreset(self, exc):
@@ -494,8 +506,6 @@ cdef class _Stream:
             self._consume(n)
         if self._rfilled == self._rn or (self._rpartial and self._rfilled > 0):
             n = self._rfilled
-            self._rinto.release()
-            self._rinto = None
             fut = self._rfuture
             cb = self._rcallback
             self._clear_read()
@@ -518,6 +528,9 @@ cdef class _Stream:
         return 0
 
     cdef int _clear_read(self) except -1:
+        if self._rinto is not None:
+            self._rinto.release()    # the caller may resize its buffer again
+            self._rinto = None
         self._rkind = K_NONE
         self._rfuture = None
         self._rcallback = None
@@ -710,8 +723,12 @@ cdef class _Stream:
             if callback is not None:
                 self._call_soon(self._run_callback, callback)
                 return None
-            fut = self._create_future()
-            fut.set_result(None)
+            # One shared already-done Future per stream: the common case
+            # (the kernel took it all) allocates nothing.
+            fut = self._done_future
+            if fut is None:
+                fut = self._done_future = self._create_future()
+                fut.set_result(None)
             return fut
         if callback is None:
             fut = self._create_future()
@@ -856,9 +873,6 @@ cdef class _Stream:
     def _signal_closed(self):
         fut = self._rfuture
         if self._rkind != K_NONE:
-            if self._rinto is not None:
-                self._rinto.release()
-                self._rinto = None
             self._clear_read()
         if fut is not None:
             if not fut.done():
