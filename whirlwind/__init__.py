@@ -53,9 +53,7 @@ _SUBMODULES = frozenset(
         "wsgi",
     }
 )
-_FROM_LOOP = frozenset(
-    {"EventLoop", "EventLoopPolicy", "new_event_loop", "install", "run"}
-)
+_FROM_LOOP = frozenset({"EventLoop", "EventLoopPolicy", "new_event_loop", "install", "run"})
 
 __all__ = ["version", "version_info", *sorted(_FROM_LOOP)]
 
