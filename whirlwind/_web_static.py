@@ -41,7 +41,8 @@ from whirlwind.log import gen_log
 
 __all__ = ["StaticFileHandler"]
 
-_RANGE_VALUE = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+# "a-b", "a-", "-n"; a lone "a" is read as "a-" like other servers do.
+_RANGE_VALUE = re.compile(r"\s*(\d*)\s*(?:-\s*(\d*)\s*)?")
 
 
 def _parse_range(header: str) -> tuple[int | None, int | None] | None:
