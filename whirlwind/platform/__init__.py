@@ -1,0 +1,1 @@
+"""Integration with other event-loop systems (Tornado's ``platform`` package)."""
