@@ -384,7 +384,7 @@ class DefaultHostMatches(Matcher):
 
 # Unescaped regex syntax that makes text outside the groups non-literal. An
 # unescaped "." is accepted as itself, as users often write ``/v1.0/(\\d+)``.
-_REGEX_SPECIAL = frozenset("[]{}*+?|^$")
+_REGEX_SPECIAL = frozenset("[]{}()*+?|^$")
 
 
 def _literal_regex(fragment: str) -> str | None:
@@ -479,7 +479,9 @@ class PathMatches(Matcher):
         if self.regex.groups != pattern.count("("):
             return None, None
         pieces: list[str] = []
-        for fragment in pattern.split("("):
+        for i, fragment in enumerate(pattern.split("(")):
+            if i and ")" not in fragment:
+                return None, None  # a group opened inside another group
             if ")" in fragment:
                 literal = _literal_regex(fragment[fragment.index(")") + 1 :])
                 if literal is None:
