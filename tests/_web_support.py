@@ -29,7 +29,9 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 class Response:
-    def __init__(self, status: int, reason: str, headers: http.client.HTTPMessage, body: bytes) -> None:
+    def __init__(
+        self, status: int, reason: str, headers: http.client.HTTPMessage, body: bytes
+    ) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers
@@ -63,9 +65,12 @@ class Client:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
             data = r.read()
-            return Response(r.status, r.reason, r.msg, data)
         finally:
             conn.close()
+        # The server logs and runs on_finish right after writing; let that
+        # callback complete before the test looks at logs or state.
+        self.call(lambda: None)
+        return Response(r.status, r.reason, r.msg, data)
 
     def raw(self, data: bytes, read_until_close: bool = True) -> bytes:
         """Sends raw bytes and returns everything read until the server closes
@@ -84,7 +89,8 @@ class Client:
                 out += chunk
                 if not read_until_close:
                     break
-            return out
+        self.call(lambda: None)
+        return out
 
     def call(self, fn: Any, *args: Any) -> Any:
         """Runs ``fn(*args)`` on the server's loop thread and returns its result."""

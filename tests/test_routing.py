@@ -67,11 +67,16 @@ def test_rule_router_targets() -> None:
     )
     with serve(router) as c:
         r = c.fetch("/app1/x%20y")
-        assert r.status == 200 and r.text == '{"label": "app1", "args": ["x y"], "kwargs": {}}'
+        assert (
+            r.status == 200
+            and r.text == '{"label": "app1", "args": ["x y"], "kwargs": {}}'
+        )
         r = c.fetch("/callable", "POST", body=b"data")
         assert r.text == "callable saw data"
         assert c.fetch("/delegate").text == "delegate"
-        assert c.fetch("/anything", headers={"Host": "other.example"}).text == "delegate"
+        assert (
+            c.fetch("/anything", headers={"Host": "other.example"}).text == "delegate"
+        )
         assert c.fetch("/anything").status == 404
 
 
@@ -96,9 +101,14 @@ def test_application_routes_groups_kwargs_and_hosts() -> None:
         assert '"label": "opt"' in c.fetch("/opt/").text
         assert '"label": "dotted"' in c.fetch("/dotted").text
         assert '"label": "nested"' in c.fetch("/nested").text
-        assert '"label": "api"' in c.fetch("/pos/1/x", headers={"Host": "api.example"}).text
+        assert (
+            '"label": "api"'
+            in c.fetch("/pos/1/x", headers={"Host": "api.example"}).text
+        )
         # Host rules come first; other hosts fall through to the wildcard rules.
-        assert '"label": "none"' in c.fetch("/pos/1/x", headers={"Host": "b.example"}).text
+        assert (
+            '"label": "none"' in c.fetch("/pos/1/x", headers={"Host": "b.example"}).text
+        )
         # Patterns are anchored at the end.
         assert c.fetch("/pos/1/x/extra").status == 404
 
@@ -108,7 +118,9 @@ def test_default_host_rules() -> None:
     app.add_handlers(r"www\.example", [("/", Named, {"label": "www"})])
     with serve(app) as c:
         # An unknown Host still reaches the default host's handlers...
-        assert '"label": "www"' in c.fetch("/", headers={"Host": "unknown.example"}).text
+        assert (
+            '"label": "www"' in c.fetch("/", headers={"Host": "unknown.example"}).text
+        )
         # ...unless a proxy said where the request came from.
         r = c.fetch("/", headers={"Host": "unknown.example", "X-Real-Ip": "1.2.3.4"})
         assert r.status == 404
@@ -134,11 +146,15 @@ def test_default_handler_class() -> None:
         (r"/(?P<name>[^/]+)/edit", ("a/b?",), "/a/b%3F/edit"),
     ],
 )
-def test_path_matches_reverse(pattern: str, args: tuple[Any, ...], expected: str) -> None:
+def test_path_matches_reverse(
+    pattern: str, args: tuple[Any, ...], expected: str
+) -> None:
     assert PathMatches(pattern).reverse(*args) == expected
 
 
-@pytest.mark.parametrize("pattern", [r"/a/(\d+)(?:/x)?", r"/files/.*", r"/(a(b))", r"/x\d"])
+@pytest.mark.parametrize(
+    "pattern", [r"/a/(\d+)(?:/x)?", r"/files/.*", r"/(a(b))", r"/x\d"]
+)
 def test_path_matches_not_reversible(pattern: str) -> None:
     with pytest.raises(ValueError):
         PathMatches(pattern).reverse("1")

@@ -79,7 +79,9 @@ def test_signed_value_key_rotation() -> None:
     ],
 )
 def test_signed_value_v2_tampering_refused(mangle: object) -> None:
-    assert web.decode_signed_value("secret", "name", mangle(KAT_V2), clock=clock) is None  # type: ignore[operator]
+    assert (
+        web.decode_signed_value("secret", "name", mangle(KAT_V2), clock=clock) is None
+    )  # type: ignore[operator]
 
 
 def test_signed_value_bound_to_name_and_age() -> None:
@@ -118,8 +120,16 @@ def test_xor_mask_is_an_involution() -> None:
 class SetCookies(web.RequestHandler):
     def get(self) -> None:
         self.set_cookie("plain", "v1")
-        self.set_cookie("attrs", "v2", domain="example.com", path="/p", max_age=10,
-                        httponly=True, secure=True, samesite="Lax")
+        self.set_cookie(
+            "attrs",
+            "v2",
+            domain="example.com",
+            path="/p",
+            max_age=10,
+            httponly=True,
+            secure=True,
+            samesite="Lax",
+        )
         self.set_cookie("days", "v3", expires_days=1)
         self.set_signed_cookie("signed", "s3cr3t")
         self.write("ok")
@@ -190,8 +200,14 @@ def test_set_cookie_attributes_and_signed_roundtrip() -> None:
         by_name = {line.split("=", 1)[0]: line for line in lines}
         assert by_name["plain"] == "plain=v1; Path=/"
         attrs = by_name["attrs"]
-        for part in ("Domain=example.com", "Path=/p", "Max-Age=10", "HttpOnly",
-                     "Secure", "SameSite=Lax"):
+        for part in (
+            "Domain=example.com",
+            "Path=/p",
+            "Max-Age=10",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+        ):
             assert part in attrs
         assert "expires=" in by_name["days"]
         assert by_name["signed"].startswith("signed=2|1:0|")
@@ -282,9 +298,13 @@ def test_xsrf_masked_tokens_and_checks() -> None:
         good = urllib.parse.urlencode({"_xsrf": token1})
         r = c.fetch("/", "POST", body=good, headers=form)
         assert (r.status, r.text) == (200, "posted")
-        r = c.fetch("/", "POST", body="", headers={"Cookie": cookie, "X-Xsrftoken": token2})
+        r = c.fetch(
+            "/", "POST", body="", headers={"Cookie": cookie, "X-Xsrftoken": token2}
+        )
         assert r.status == 200
-        r = c.fetch("/", "POST", body="", headers={"Cookie": cookie, "X-Csrftoken": token2})
+        r = c.fetch(
+            "/", "POST", body="", headers={"Cookie": cookie, "X-Csrftoken": token2}
+        )
         assert r.status == 200
 
 
@@ -295,7 +315,9 @@ def test_xsrf_version_1_token() -> None:
         cookie = _cookie_header(r.header_list("Set-Cookie"))
         token = cookie.split("=", 1)[1]
         assert re.fullmatch("[0-9a-f]{32}", token)
-        r = c.fetch("/", "POST", body="", headers={"Cookie": cookie, "X-Xsrftoken": token})
+        r = c.fetch(
+            "/", "POST", body="", headers={"Cookie": cookie, "X-Xsrftoken": token}
+        )
         assert r.status == 200
 
 

@@ -160,7 +160,9 @@ class _ApplicationRouter(ReversibleRuleRouter):
     """The application's rule router: RequestHandler classes become
     `_HandlerDelegate` objects; nested rule lists become nested routers."""
 
-    def __init__(self, application: Application, rules: _RuleList | None = None) -> None:
+    def __init__(
+        self, application: Application, rules: _RuleList | None = None
+    ) -> None:
         if not isinstance(application, Application):
             raise TypeError("_ApplicationRouter needs an Application")
         self.application = application
@@ -176,7 +178,9 @@ class _ApplicationRouter(ReversibleRuleRouter):
         self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
     ) -> httputil.HTTPMessageDelegate | None:
         if isclass(target) and issubclass(target, RequestHandler):
-            return self.application.get_handler_delegate(request, target, **target_params)
+            return self.application.get_handler_delegate(
+                request, target, **target_params
+            )
         return super().get_target_delegate(target, request, **target_params)
 
 
@@ -226,7 +230,11 @@ class Application(ReversibleRouter):
             static_class = settings.get("static_handler_class", StaticFileHandler)
             static_args = settings.get("static_handler_args", {})
             static_args["path"] = settings["static_path"]
-            for pattern in (re.escape(prefix) + "(.*)", r"/(favicon\.ico)", r"/(robots\.txt)"):
+            for pattern in (
+                re.escape(prefix) + "(.*)",
+                r"/(favicon\.ico)",
+                r"/(robots\.txt)",
+            ):
                 handlers.insert(0, (pattern, static_class, static_args))
         if settings.get("debug"):
             settings.setdefault("autoreload", True)
@@ -241,7 +249,9 @@ class Application(ReversibleRouter):
             try:
                 from whirlwind import autoreload
             except ImportError:  # pragma: no cover - autoreload is optional
-                gen_log.warning("autoreload requested but whirlwind.autoreload is missing")
+                gen_log.warning(
+                    "autoreload requested but whirlwind.autoreload is missing"
+                )
             else:
                 autoreload.start()
 
@@ -282,7 +292,9 @@ class Application(ReversibleRouter):
         Host rules are tried in the order added, before the wildcard rules.
         """
         matcher = HostMatches(host_pattern)
-        self.default_router.rules.insert(-1, Rule(matcher, _ApplicationRouter(self, host_handlers)))
+        self.default_router.rules.insert(
+            -1, Rule(matcher, _ApplicationRouter(self, host_handlers))
+        )
         if self.default_host is not None:
             self.wildcard_router.add_rules(
                 [(DefaultHostMatches(self, matcher.host_pattern), host_handlers)]
@@ -300,7 +312,11 @@ class Application(ReversibleRouter):
                 self._load_ui_methods(m)
         else:
             for name, fn in methods.items():
-                if not name.startswith("_") and callable(fn) and name[0].lower() == name[0]:
+                if (
+                    not name.startswith("_")
+                    and callable(fn)
+                    and name[0].lower() == name[0]
+                ):
                     self.ui_methods[name] = fn
 
     def _load_ui_modules(self, modules: Any) -> None:
@@ -351,7 +367,7 @@ class Application(ReversibleRouter):
         groups (URL-escaped). Raises KeyError for an unknown name."""
         url = self.default_router.reverse_url(name, *args)
         if url is None:
-            raise KeyError("%s not found in named urls" % name)
+            raise KeyError(f"{name} not found in named urls")
         return url
 
     def log_request(self, handler: RequestHandler) -> None:
@@ -553,7 +569,7 @@ def _append_query(url: str, arguments: dict[str, list[bytes]]) -> str:
 class FallbackHandler(RequestHandler):
     """Hands the request to another server callable (e.g. a WSGIContainer)::
 
-        (r".*", FallbackHandler, dict(fallback=wsgi_app))
+    (r".*", FallbackHandler, dict(fallback=wsgi_app))
     """
 
     def initialize(  # type: ignore[override]
@@ -565,4 +581,3 @@ class FallbackHandler(RequestHandler):
         self.fallback(self.request)
         self._finished = True
         self.on_finish()
-

@@ -120,7 +120,9 @@ def create_signed_value(
     if version == 1:
         if isinstance(secret, dict):
             raise ValueError("signed value version 1 cannot use a key dict")
-        return b"|".join([encoded, timestamp, _sign_v1(secret, name, encoded, timestamp)])
+        return b"|".join(
+            [encoded, timestamp, _sign_v1(secret, name, encoded, timestamp)]
+        )
     if version == 2:
         signed = b"|".join(
             [
@@ -137,7 +139,7 @@ def create_signed_value(
                 raise ValueError("key_version must be given when the secret is a dict")
             secret = secret[key_version]
         return signed + _sign_v2(secret, signed)
-    raise ValueError("Unsupported version %d" % version)
+    raise ValueError(f"Unsupported version {version}")
 
 
 def _value_version(value: bytes) -> int:
@@ -162,7 +164,7 @@ def decode_signed_value(
     if min_version is None:
         min_version = DEFAULT_SIGNED_VALUE_MIN_VERSION
     if min_version > 2:
-        raise ValueError("Unsupported min_version %d" % min_version)
+        raise ValueError(f"Unsupported min_version {min_version}")
     if not value:
         return None
     raw = utf8(value)
@@ -291,7 +293,9 @@ class _CookieMixin:
         settings: dict[str, Any]
         current_user: Any
 
-        def get_argument(self, name: str, default: Any = ..., strip: bool = True) -> Any: ...
+        def get_argument(
+            self, name: str, default: Any = ..., strip: bool = True
+        ) -> Any: ...
         def require_setting(self, name: str, feature: str = ...) -> None: ...
 
     # -- plain cookies -------------------------------------------------------
@@ -505,7 +509,7 @@ class _CookieMixin:
                 ]
             )
         else:
-            raise ValueError("unknown xsrf cookie version %d" % output_version)
+            raise ValueError(f"unknown xsrf cookie version {output_version}")
         self._xsrf_token = token_bytes
         if version is None:
             if self.current_user and "expires_days" not in cookie_kwargs:

@@ -168,10 +168,8 @@ class HTTPError(Exception):
         return self._log_message
 
     def __str__(self) -> str:
-        text = "HTTP %d: %s" % (
-            self.status_code,
-            self.reason or _responses.get(self.status_code, "Unknown"),
-        )
+        reason = self.reason or _responses.get(self.status_code, "Unknown")
+        text = f"HTTP {self.status_code}: {reason}"
         message = self.get_message()
         return f"{text} ({message})" if message else text
 
@@ -185,7 +183,7 @@ class MissingArgumentError(HTTPError):
     """A required argument was absent: answered with 400."""
 
     def __init__(self, arg_name: str) -> None:
-        super().__init__(400, "Missing argument %s" % arg_name)
+        super().__init__(400, f"Missing argument {arg_name}")
         self.arg_name = arg_name
 
 
@@ -375,16 +373,16 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         elif isinstance(value, bytes):
             text = value.decode("latin1")
         elif isinstance(value, bool):
-            raise TypeError("Unsupported header value %r" % value)
+            raise TypeError(f"Unsupported header value {value!r}")
         elif isinstance(value, int):
             return str(value)
         elif isinstance(value, datetime.datetime):
             return _format_header_date(value)
         else:
-            raise TypeError("Unsupported header value %r" % value)
+            raise TypeError(f"Unsupported header value {value!r}")
         if _VALID_HEADER_VALUE.fullmatch(text) is None:
             # CR/LF would let a value start new headers (response splitting).
-            raise ValueError("Unsafe header value %r" % text)
+            raise ValueError(f"Unsafe header value {text!r}")
         return text
 
     # -- input ---------------------------------------------------------------------
@@ -460,14 +458,16 @@ class RequestHandler(_RenderMixin, _CookieMixin):
 
     # -- output ----------------------------------------------------------------------
 
-    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+    def redirect(
+        self, url: str, permanent: bool = False, status: int | None = None
+    ) -> None:
         """Redirects to ``url`` (302, or 301 if ``permanent``, or ``status``)."""
         if self._headers_written:
             raise Exception("Cannot redirect after headers have been written")
         if status is None:
             status = 301 if permanent else 302
         elif not (isinstance(status, int) and 300 <= status <= 399):
-            raise ValueError("redirect status must be 3xx, got %r" % (status,))
+            raise ValueError(f"redirect status must be 3xx, got {status!r}")
         self.set_status(status)
         self.set_header("Location", utf8(url))
         self.finish()
@@ -510,8 +510,10 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         if not self._headers_written:
             self._headers_written = True
             for transform in self._transforms:
-                self._status_code, self._headers, chunk = transform.transform_first_chunk(
-                    self._status_code, self._headers, chunk, include_footers
+                self._status_code, self._headers, chunk = (
+                    transform.transform_first_chunk(
+                        self._status_code, self._headers, chunk, include_footers
+                    )
                 )
             if self.request.method == "HEAD":
                 chunk = b""
@@ -638,8 +640,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         else:
             message = xhtml_escape(self._reason)
             self.finish(
-                "<html><title>%d: %s</title><body>%d: %s</body></html>"
-                % (status_code, message, status_code, message)
+                f"<html><title>{status_code}: {message}</title>"
+                f"<body>{status_code}: {message}</body></html>"
             )
 
     def _handle_request_exception(self, e: BaseException) -> None:
@@ -757,7 +759,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 try:
                     request._parse_body()
                 except httputil.HTTPInputError as e:
-                    raise HTTPError(400, "Invalid body: %s" % e) from e
+                    raise HTTPError(400, f"Invalid body: {e}") from e
             decode = self.decode_argument
             self.path_args = [decode(a) for a in args] if args else []
             self.path_kwargs = (
@@ -786,27 +788,29 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 self._set_prepared()
         return None
 
-    async def _resume(self, pending: Awaitable[Any], stage: int) -> None:
+    async def _resume(self, pending: Awaitable[Any] | None, stage: int) -> None:
         """The asynchronous remainder of `_execute`, from ``stage`` on."""
         try:
             if stage == _AFTER_PREPARE:
-                await pending
+                await pending  # type: ignore[misc]
                 self._set_prepared()
                 if self._finished:
                     return
                 if self._stream_request_body:
                     pending, stage = self.request._body_future, _AFTER_BODY
+                else:
+                    stage = _CALL_METHOD
             if stage == _AFTER_BODY:
                 try:
-                    await pending
+                    await pending  # type: ignore[misc]
                 except iostream.StreamClosedError:
                     return
+                stage = _CALL_METHOD
+            if stage == _CALL_METHOD:
                 pending = getattr(self, self.request.method.lower())(  # type: ignore[union-attr]
                     *self.path_args, **self.path_kwargs
                 )
-                if pending is None:
-                    stage = _DONE
-            if stage != _DONE:
+            if pending is not None:
                 await pending
             if self._auto_finish and not self._finished:
                 self.finish()
@@ -840,10 +844,11 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             app_log.error("Exception in exception handler", exc_info=True)
 
 
+# _resume stages: what was awaited last, or what to do next.
 _AFTER_PREPARE = 0
 _AFTER_BODY = 1
-_AFTER_METHOD = 2
-_DONE = 3
+_CALL_METHOD = 2
+_AFTER_METHOD = 3
 
 # -- decorators ------------------------------------------------------------------------
 
@@ -859,14 +864,14 @@ def stream_request_body(cls: _HandlerT) -> _HandlerT:
     the whole body has been received.
     """
     if not (isinstance(cls, type) and issubclass(cls, RequestHandler)):
-        raise TypeError("expected subclass of RequestHandler, got %r" % (cls,))
+        raise TypeError(f"expected subclass of RequestHandler, got {cls!r}")
     cls._stream_request_body = True
     return cls
 
 
 def _has_stream_request_body(cls: type[RequestHandler]) -> bool:
     if not (isinstance(cls, type) and issubclass(cls, RequestHandler)):
-        raise TypeError("expected subclass of RequestHandler, got %r" % (cls,))
+        raise TypeError(f"expected subclass of RequestHandler, got {cls!r}")
     return cls._stream_request_body
 
 
@@ -880,7 +885,9 @@ def asynchronous(method: _Method) -> _Method:
     """
 
     @functools.wraps(method)
-    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def wrapper(
+        self: RequestHandler, *args: Any, **kwargs: Any
+    ) -> Awaitable[None] | None:
         self._auto_finish = False
         token = _async_handler.set(self)
         try:
@@ -908,7 +915,9 @@ def authenticated(method: _Method) -> _Method:
     """
 
     @functools.wraps(method)
-    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def wrapper(
+        self: RequestHandler, *args: Any, **kwargs: Any
+    ) -> Awaitable[None] | None:
         if not self.current_user:
             if self.request.method in ("GET", "HEAD"):
                 url = self.get_login_url()
@@ -951,7 +960,9 @@ def removeslash(method: _Method) -> _Method:
     """
 
     @functools.wraps(method)
-    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def wrapper(
+        self: RequestHandler, *args: Any, **kwargs: Any
+    ) -> Awaitable[None] | None:
         path = self.request.path
         if path.endswith("/"):
             if self.request.method not in ("GET", "HEAD"):
@@ -976,7 +987,9 @@ def addslash(method: _Method) -> _Method:
     """
 
     @functools.wraps(method)
-    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def wrapper(
+        self: RequestHandler, *args: Any, **kwargs: Any
+    ) -> Awaitable[None] | None:
         path = self.request.path
         if not path.endswith("/"):
             if self.request.method not in ("GET", "HEAD"):
@@ -991,4 +1004,3 @@ def addslash(method: _Method) -> _Method:
         return method(self, *args, **kwargs)
 
     return wrapper
-

@@ -21,9 +21,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from whirlwind import escape
+from whirlwind import escape, template
 from whirlwind import locale as _locale
-from whirlwind import template
 from whirlwind.escape import to_unicode as _unicode
 from whirlwind.escape import utf8
 from whirlwind.util import ObjectDict
@@ -70,7 +69,8 @@ class _RenderMixin:
                 (name, self._ui_method(fn)) for name, fn in app.ui_methods.items()
             )
             ui["_tt_modules"] = ui["modules"] = _UIModuleNamespace(
-                self, app.ui_modules  # type: ignore[arg-type]
+                self,
+                app.ui_modules,  # type: ignore[arg-type]
             )
             self.__dict__["_ui"] = ui
         return ui
@@ -138,7 +138,9 @@ class _RenderMixin:
                 html, b"</body>", self.render_embed_js(js_embed), last=True
             )
         if css_files:
-            html = _insert_before(html, b"</head>", utf8(self.render_linked_css(css_files)))
+            html = _insert_before(
+                html, b"</head>", utf8(self.render_linked_css(css_files))
+            )
         if css_embed:
             html = _insert_before(html, b"</head>", self.render_embed_css(css_embed))
         if heads:
@@ -161,7 +163,9 @@ class _RenderMixin:
     def render_linked_js(self, js_files: Iterable[str]) -> str:
         """``<script src=...>`` tags for ``js_files`` (deduplicated, in order)."""
         return "".join(
-            '<script src="' + escape.xhtml_escape(p) + '" type="text/javascript"></script>'
+            '<script src="'
+            + escape.xhtml_escape(p)
+            + '" type="text/javascript"></script>'
             for p in self._static_paths(js_files)
         )
 
@@ -176,7 +180,9 @@ class _RenderMixin:
     def render_linked_css(self, css_files: Iterable[str]) -> str:
         """``<link rel="stylesheet">`` tags for ``css_files`` (deduplicated)."""
         return "".join(
-            '<link href="' + escape.xhtml_escape(p) + '" type="text/css" rel="stylesheet"/>'
+            '<link href="'
+            + escape.xhtml_escape(p)
+            + '" type="text/css" rel="stylesheet"/>'
             for p in self._static_paths(css_files)
         )
 
@@ -312,7 +318,9 @@ class _RenderMixin:
         self.require_setting("login_url", "@whirlwind.web.authenticated")
         return self.application.settings["login_url"]  # type: ignore[no-any-return]
 
-    def static_url(self, path: str, include_host: bool | None = None, **kwargs: Any) -> str:
+    def static_url(
+        self, path: str, include_host: bool | None = None, **kwargs: Any
+    ) -> str:
         """The URL of a static file, with a ``?v=`` content version so it can
         be cached forever. Needs the ``static_path`` setting.
 
@@ -322,7 +330,9 @@ class _RenderMixin:
         self.require_setting("static_path", "static_url")
         from whirlwind._web_static import StaticFileHandler
 
-        make = self.settings.get("static_handler_class", StaticFileHandler).make_static_url
+        make = self.settings.get(
+            "static_handler_class", StaticFileHandler
+        ).make_static_url
         if include_host is None:
             include_host = getattr(self, "include_host", False)
         base = self.request.protocol + "://" + self.request.host if include_host else ""
@@ -336,7 +346,9 @@ def _extend_files(out: list[str], files: Any) -> None:
         out.extend(files)
 
 
-def _insert_before(html: bytes, marker: bytes, piece: bytes, last: bool = False) -> bytes:
+def _insert_before(
+    html: bytes, marker: bytes, piece: bytes, last: bool = False
+) -> bytes:
     at = html.rindex(marker) if last else html.index(marker)
     return html[:at] + piece + b"\n" + html[at:]
 

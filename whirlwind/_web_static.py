@@ -143,7 +143,10 @@ class StaticFileHandler(RequestHandler):
             start, end = wanted
             if start is not None and start < 0:
                 start = max(start + size, 0)
-            if (start is not None and (start >= size or (end is not None and start >= end))) or end == 0:
+            if (
+                start is not None
+                and (start >= size or (end is not None and start >= end))
+            ) or end == 0:
                 # The client may only ask for bytes that exist.
                 self.set_status(416)
                 self.set_header("Content-Type", "text/plain")
@@ -233,16 +236,22 @@ class StaticFileHandler(RequestHandler):
         root = self._check_in_root(root, absolute_path, self.path)
         allowed = self.allowed_symlink_directory or root
         allowed_dirs = [allowed] if isinstance(allowed, str) else list(allowed)
-        absolute_path = self._resolve_symlink_target(absolute_path, allowed_dirs, self.path)
+        absolute_path = self._resolve_symlink_target(
+            absolute_path, allowed_dirs, self.path
+        )
         if os.path.isdir(absolute_path) and self.default_filename is not None:
             if not self.request.path.endswith("/"):
                 if _is_protocol_relative(self.request.path):
                     # "//evil.example/" would redirect off-site.
-                    raise HTTPError(403, "cannot redirect path with two initial slashes")
+                    raise HTTPError(
+                        403, "cannot redirect path with two initial slashes"
+                    )
                 self.redirect(self.request.path + "/", permanent=True)
                 return None
             absolute_path = self._resolve_symlink_target(
-                os.path.join(absolute_path, self.default_filename), allowed_dirs, self.path
+                os.path.join(absolute_path, self.default_filename),
+                allowed_dirs,
+                self.path,
             )
         self._stat_result = self._stat_regular_file(absolute_path, self.path)
         return absolute_path
@@ -383,7 +392,9 @@ class StaticFileHandler(RequestHandler):
     @classmethod
     def get_version(cls, settings: dict[str, Any], path: str) -> str | None:
         """The content version of static file ``path`` (cached), or None."""
-        return cls._get_cached_version(cls.get_absolute_path(settings["static_path"], path))
+        return cls._get_cached_version(
+            cls.get_absolute_path(settings["static_path"], path)
+        )
 
     @classmethod
     def _get_cached_version(cls, abs_path: str) -> str | None:
