@@ -6,11 +6,18 @@
 #ifndef WW_PLATFORM_H
 #define WW_PLATFORM_H
 
+/* Python.h normally comes first and sets the feature macros; a standalone
+ * C file compiled with -std=c99 on Linux needs them for clock_gettime. */
+#if defined(__linux__) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
+#  define _POSIX_C_SOURCE 200809L
+#endif /* __linux__ feature macros */
+
 #include <stdint.h>
 #include <stddef.h>
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
+#include <limits.h>
 
 #if defined(_WIN32)
 #  define WW_IS_WINDOWS 1
@@ -19,9 +26,21 @@
 #endif /* _WIN32 */
 
 #if WW_IS_WINDOWS
+   /* Windows' fd_set is a counted array, not a bitmap; the select backend
+    * allocates its own sets sized to the registration count, so FD_SETSIZE
+    * only bounds the stack-allocated fd_set nobody here uses. */
+#  ifndef WIN32_LEAN_AND_MEAN
+#    define WIN32_LEAN_AND_MEAN
+#  endif /* WIN32_LEAN_AND_MEAN */
 #  include <winsock2.h>
+#  include <windows.h>
    typedef SOCKET ww_socket_t;
 #else
+#  include <unistd.h>
+#  include <fcntl.h>
+#  include <time.h>
+#  include <sys/time.h>
+#  include <sys/select.h>
    typedef int ww_socket_t;
 #endif /* WW_IS_WINDOWS */
 
@@ -39,5 +58,32 @@
 #endif /* BSD family */
 
 #define WW_HAVE_SELECT 1
+
+/* The largest fd select() accepts on POSIX is FD_SETSIZE - 1; on Windows
+ * the select backend has no such limit (counted arrays), so report INT_MAX. */
+#if WW_IS_WINDOWS
+#  define WW_FD_SETSIZE INT_MAX
+#else
+#  define WW_FD_SETSIZE FD_SETSIZE
+#endif /* WW_IS_WINDOWS */
+
+/* Seconds on a monotonic clock (deadlines for EINTR retries). */
+static double
+ww_monotonic(void)
+{
+#if WW_IS_WINDOWS
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER now;
+    if (freq.QuadPart == 0) {
+        QueryPerformanceFrequency(&freq);
+    }
+    QueryPerformanceCounter(&now);
+    return (double)now.QuadPart / (double)freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#endif /* WW_IS_WINDOWS */
+}
 
 #endif /* WW_PLATFORM_H */

@@ -59,18 +59,25 @@ static const char *ww_poll_kind_name(int kind);
 static ww_poll_t *ww_poll_new(int kind);
 static int ww_poll_kind(ww_poll_t *p);
 
-/* events == 0 is allowed (registered, no interest). */
+/* events == 0 is allowed (registered, no interest).  Registering a
+ * registered fd replaces its interest and token; modify fails with ENOENT
+ * for an unknown fd; unregister of an unknown fd returns 0.  select on
+ * POSIX fails with EINVAL for fd >= FD_SETSIZE. */
 static int ww_poll_register(ww_poll_t *p, ww_socket_t fd, int events, uint32_t gen);
 static int ww_poll_modify(ww_poll_t *p, ww_socket_t fd, int events, uint32_t gen);
 static int ww_poll_unregister(ww_poll_t *p, ww_socket_t fd);
 
 /* Wait up to timeout_ms (-1 = forever, 0 = poll) and write at most
- * maxevents events to out.  Returns the count, or -1 with errno.
+ * maxevents events to out, one per fd.  Returns the count, or -1 with errno.
+ * READ/WRITE are reported for the interest given; ERROR (WW_ERROR, both
+ * bits) whenever the backend sees a hang-up or error, interest or not.
  * Does not touch the GIL: callers release it around blocking waits. */
 static int ww_poll_wait(ww_poll_t *p, ww_event_t *out, int maxevents, int timeout_ms);
 
 /* The OS handle (epoll/kqueue fd), or -1 for select. */
 static int ww_poll_fileno(ww_poll_t *p);
+/* Number of registered fds. */
+static size_t ww_poll_count(ww_poll_t *p);
 
 /* Release the OS handle and memory.  Safe on NULL. */
 static void ww_poll_free(ww_poll_t *p);

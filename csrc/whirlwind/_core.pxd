@@ -3,6 +3,6 @@ from libc.stdint cimport uint32_t, uint64_t
 
 from whirlwind._sys cimport *
 
-# include "poller.pxd"  (enabled by the poller work)
+include "poller.pxd"
 include "loop.pxd"
 include "stream.pxd"

@@ -37,3 +37,12 @@ cdef extern from "ww_poll.h" nogil:
     int ww_poll_wait(ww_poll_t *p, ww_event_t *out, int maxevents, int timeout_ms)
     int ww_poll_fileno(ww_poll_t *p)
     void ww_poll_free(ww_poll_t *p)
+
+
+cdef extern from "ww_platform.h" nogil:
+    const int WW_FD_SETSIZE  # select() on POSIX refuses fds >= this
+    double ww_monotonic()    # seconds, monotonic clock
+
+
+cdef extern from "ww_poll.h" nogil:
+    size_t ww_poll_count(ww_poll_t *p)

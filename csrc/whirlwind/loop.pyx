@@ -1,1 +1,1017 @@
-# Loop core implementation.
+# The compiled core of whirlwind's asyncio event loop (included by _core.pyx).
+#
+# Theory of operation
+# -------------------
+# whirlwind.loop.EventLoop is `class EventLoop(_LoopCore, asyncio.SelectorEventLoop)`.
+# _LoopCore comes first in the MRO, so its methods override asyncio's, and its
+# `cdef public` fields (named like BaseEventLoop's attributes) are data
+# descriptors that win over the instance __dict__: inherited Python code that
+# does `self._stopping = True` or `self._scheduled.clear()` reaches the C fields.
+# Everything not defined here (transports, TLS, subprocesses, signals, sock_*,
+# DNS, executors) is asyncio's own code, running on top of:
+#
+# * the ready queue: a list `_ready_list`.  One iteration swaps it with a spare
+#   list and runs the swapped-out batch, so callbacks scheduled while the batch
+#   runs wait for the next iteration (asyncio's `ntodo` rule) and append is
+#   O(1).  `_ready` is a property returning the live list (asyncio's close()
+#   clears it, signal delivery appends asyncio Handles to it).
+# * the timer heap: `_scheduled`, a list kept in binary-heap order by
+#   (when, seq) with sift operations done in C on the list's item array.  seq
+#   makes timers with equal deadlines fire in scheduling order.  Cancelled
+#   timers stay in the heap and are counted; when they are more than half of a
+#   heap of over 100 entries the heap is rebuilt without them (checked at each
+#   iteration and at each call_at, so the rebuild cost is amortised O(1) per
+#   timer and the heap never grows without bound).
+# * the fd table: a C array of ww_fdslot_t indexed by fd (kind, registered
+#   mask, generation) plus `_fd_objs`, a list holding the Python objects of
+#   each slot (reader/writer Handles, or an IOSink) where the GC can see them.
+#   Each new registration gets a fresh generation, handed to the poller and
+#   returned with each event, so an event for an fd closed and reopened
+#   earlier in the same batch is recognised as stale and dropped.
+# * one iteration (_run_once_c): prune cancelled timers; compute the timeout
+#   (0 when callbacks are ready); poll; dispatch events (reader/writer Handles
+#   are appended to the ready queue, IOSinks are called directly); move due
+#   timers to the ready queue; run the batch.  Callbacks queued by I/O
+#   dispatch therefore run in the same iteration.  While callbacks are ready
+#   the poll (a syscall with timeout 0) is skipped, but never for more than
+#   _MAX_CALLBACKS_WITHOUT_POLL callbacks in a row, so I/O cannot starve.
+# * wake-ups: call_soon_threadsafe writes an eventfd (a pipe off Linux) only
+#   when no wake-up is pending; the loop drains it during dispatch and clears
+#   the flag.  Signals keep asyncio's socketpair (_make_self_pipe), whose
+#   reader is registered through our _add_reader like any other.
+# * fork: a loop created before fork() refuses to run in the child (its epoll
+#   interest list and wake-up fd are shared with the parent); it can still be
+#   closed there, which makes no poller syscall.
+#
+# Return conventions: `except -1` cdef methods return 0 or raise.
+
+cimport cython
+from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
+from cpython.list cimport PyList_Append, PyList_Clear, PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.time cimport monotonic
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from libc.stdlib cimport free, realloc
+from libc.string cimport memset
+
+import os as _os
+import selectors as _selectors
+import sys as _sys
+import threading as _threading
+from asyncio import base_events as _aio_base_events
+from asyncio import coroutines as _aio_coroutines
+from asyncio import events as _aio_events
+from asyncio import format_helpers as _aio_format_helpers
+from asyncio import futures as _aio_futures
+from asyncio.log import logger as _aio_logger
+
+
+cdef extern from "Python.h":
+    PyObject **PySequence_Fast_ITEMS(object o)
+    void _ww_incref "Py_INCREF"(PyObject *o)
+    void _ww_decref "Py_DECREF"(PyObject *o)
+
+
+cdef enum:
+    _FD_NONE = 0        # not registered with the poller
+    _FD_HANDLES = 1     # reader/writer Handles (add_reader/add_writer)
+    _FD_SINK = 2        # an IOSink called during dispatch
+    _FD_WAKE = 3        # the loop's own thread wake-up fd
+
+cdef enum:
+    _MIN_SCHEDULED_TIMER_HANDLES = 100
+    _MAX_CALLBACKS_WITHOUT_POLL = 64
+
+cdef double _MAXIMUM_SELECT_TIMEOUT = 24 * 3600.0
+
+# Incremented in a forked child; a loop remembers the value it was born with.
+cdef long _fork_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+cdef int _fileobj_to_fd(object fileobj) except -1:
+    # selectors._fileobj_to_fd semantics: an int or an object with fileno()
+    cdef long fd
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    if fd > 0x7FFFFFFF:
+        raise ValueError(f"File descriptor out of range: {fd}")
+    return <int>fd
+
+
+cdef object _format_handle(object handle):
+    fmt = getattr(_aio_base_events, "_format_handle", None)
+    if fmt is None:
+        return repr(handle)
+    return fmt(handle)
+
+
+# ---------------------------------------------------------------------------
+# Handles
+
+
+@cython.freelist(256)
+@cython.no_gc_clear
+cdef class Handle:
+    """A callback scheduled on whirlwind's loop (asyncio.Handle's API)."""
+
+    def __init__(self, callback, args, loop, context=None):
+        self._callback = callback
+        self._args = tuple(args)
+        self._loop = loop
+        self._context = PyContext_CopyCurrent() if context is None else context
+
+    def cancel(self):
+        """Cancel the callback; a no-op if it already ran or was cancelled."""
+        if not self._cancelled:
+            self._cancel_c()
+
+    cdef int _cancel_c(self) except -1:
+        self._cancelled = True
+        if self._loop is not None and self._loop._debug:
+            self._repr = repr(self)
+        self._callback = None
+        self._args = None
+        return 0
+
+    def cancelled(self):
+        return self._cancelled
+
+    def get_context(self):
+        return self._context
+
+    def _run(self):
+        self._run_c()
+
+    cdef int _run_c(self) except -1:
+        cdef object cb = self._callback
+        cdef object args = self._args
+        cdef object ctx = self._context
+        cdef Py_ssize_t n
+        try:
+            PyContext_Enter(ctx)
+        except BaseException as exc:
+            self._report(exc)
+            return 0
+        try:
+            n = PyTuple_GET_SIZE(args)
+            if n == 0:
+                cb()
+            elif n == 1:
+                cb(<object>PyTuple_GET_ITEM(args, 0))
+            else:
+                cb(*args)
+        except (KeyboardInterrupt, SystemExit):
+            PyContext_Exit(ctx)
+            raise
+        except BaseException as exc:
+            PyContext_Exit(ctx)
+            self._report(exc)
+            return 0
+        PyContext_Exit(ctx)
+        return 0
+
+    def _report(self, exc):
+        cb = _aio_format_helpers._format_callback_source(self._callback, self._args)
+        context = {
+            "message": f"Exception in callback {cb}",
+            "exception": exc,
+            "handle": self,
+        }
+        if self._source_traceback:
+            context["source_traceback"] = self._source_traceback
+        self._loop.call_exception_handler(context)
+
+    def _repr_info(self):
+        info = [type(self).__name__]
+        if self._cancelled:
+            info.append("cancelled")
+        if self._callback is not None:
+            info.append(
+                _aio_format_helpers._format_callback_source(self._callback, self._args)
+            )
+        if self._source_traceback:
+            frame = self._source_traceback[-1]
+            info.append(f"created at {frame[0]}:{frame[1]}")
+        return info
+
+    def __repr__(self):
+        if self._repr is not None:
+            return self._repr
+        return "<{}>".format(" ".join(self._repr_info()))
+
+
+@cython.no_gc_clear
+cdef class TimerHandle(Handle):
+    """A callback scheduled for a loop time (asyncio.TimerHandle's API)."""
+
+    def __init__(self, when, callback, args, loop, context=None):
+        Handle.__init__(self, callback, args, loop, context)
+        self._when = when
+
+    def when(self):
+        """The absolute loop time (loop.time()) the callback is due at."""
+        return self._when
+
+    def cancel(self):
+        if not self._cancelled:
+            if self._scheduled and self._loop is not None:
+                self._loop._timer_cancelled_count += 1
+            self._cancel_c()
+
+    def _repr_info(self):
+        info = Handle._repr_info(self)
+        info.insert(2 if self._cancelled else 1, f"when={self._when}")
+        return info
+
+    def __hash__(self):
+        return hash(self._when)
+
+    def __lt__(self, other):
+        if isinstance(other, TimerHandle):
+            return self._when < (<TimerHandle>other)._when
+        return NotImplemented
+
+    def __gt__(self, other):
+        if isinstance(other, TimerHandle):
+            return self._when > (<TimerHandle>other)._when
+        return NotImplemented
+
+    def __le__(self, other):
+        if isinstance(other, TimerHandle):
+            return self._when < (<TimerHandle>other)._when or self == other
+        return NotImplemented
+
+    def __ge__(self, other):
+        if isinstance(other, TimerHandle):
+            return self._when > (<TimerHandle>other)._when or self == other
+        return NotImplemented
+
+    def __eq__(self, other):
+        if isinstance(other, TimerHandle):
+            o = <TimerHandle>other
+            return (
+                self._when == o._when
+                and self._callback == o._callback
+                and self._args == o._args
+                and self._cancelled == o._cancelled
+            )
+        return NotImplemented
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return NotImplemented if eq is NotImplemented else not eq
+
+
+cdef inline bint _timer_before(PyObject *a, PyObject *b) noexcept:
+    cdef TimerHandle ta = <TimerHandle>a
+    cdef TimerHandle tb = <TimerHandle>b
+    if ta._when != tb._when:
+        return ta._when < tb._when
+    return ta._seq < tb._seq
+
+
+cdef void _sift_down(PyObject **items, Py_ssize_t n, Py_ssize_t pos) noexcept:
+    # move items[pos] down to its place; items is a permutation, no refcounts
+    cdef PyObject *item = items[pos]
+    cdef Py_ssize_t child
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        if child + 1 < n and _timer_before(items[child + 1], items[child]):
+            child += 1
+        if not _timer_before(items[child], item):
+            break
+        items[pos] = items[child]
+        pos = child
+    items[pos] = item
+
+
+cdef void _sift_up(PyObject **items, Py_ssize_t pos) noexcept:
+    cdef PyObject *item = items[pos]
+    cdef Py_ssize_t parent
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if not _timer_before(item, items[parent]):
+            break
+        items[pos] = items[parent]
+        pos = parent
+    items[pos] = item
+
+
+# ---------------------------------------------------------------------------
+# The compiled fd watcher hook
+
+
+cdef class IOSink:
+    """Base of compiled fd watchers registered with _LoopCore._sink_add()."""
+
+    cdef int _on_io(self, int events) except -1:
+        return 0
+
+
+# ---------------------------------------------------------------------------
+# asyncio's `loop._selector`, for the inherited code that still reads it
+
+
+cdef class _SelectorFacade:
+    """Answers get_key()/get_map()/close() from the loop's fd table.
+
+    Inherited asyncio code only inspects the selector (transport __repr__) and
+    closes it; registration goes through the loop's _add_reader family.
+    """
+
+    cdef _LoopCore _loop
+
+    def __cinit__(self, _LoopCore loop):
+        self._loop = loop
+
+    def _key(self, int fd, fileobj):
+        cdef _LoopCore loop = self._loop
+        if loop is None or fd >= loop._fds_cap:
+            raise KeyError(f"{fileobj!r} is not registered")
+        slot = loop._fds[fd]
+        if slot.kind != _FD_HANDLES and slot.kind != _FD_SINK:
+            raise KeyError(f"{fileobj!r} is not registered")
+        events = 0
+        if slot.mask & WW_READ:
+            events |= _selectors.EVENT_READ
+        if slot.mask & WW_WRITE:
+            events |= _selectors.EVENT_WRITE
+        if slot.kind == _FD_SINK:
+            data = (loop._fd_objs[2 * fd], None)
+        else:
+            data = (loop._fd_objs[2 * fd], loop._fd_objs[2 * fd + 1])
+        return _selectors.SelectorKey(fileobj, fd, events, data)
+
+    def get_key(self, fileobj):
+        return self._key(_fileobj_to_fd(fileobj), fileobj)
+
+    def get_map(self):
+        cdef _LoopCore loop = self._loop
+        cdef Py_ssize_t fd
+        result = {}
+        if loop is not None:
+            for fd in range(loop._fds_cap):
+                if loop._fds[fd].kind == _FD_HANDLES or loop._fds[fd].kind == _FD_SINK:
+                    result[fd] = self._key(fd, fd)
+        return result
+
+    def select(self, timeout=None):
+        raise NotImplementedError("whirlwind's loop polls with its own compiled poller")
+
+    def register(self, fileobj, events, data=None):
+        raise NotImplementedError("use the loop's add_reader()/add_writer()")
+
+    def modify(self, fileobj, events, data=None):
+        raise NotImplementedError("use the loop's add_reader()/add_writer()")
+
+    def unregister(self, fileobj):
+        raise NotImplementedError("use the loop's remove_reader()/remove_writer()")
+
+    def close(self):
+        if self._loop is not None:
+            self._loop._close_core()
+            self._loop = None
+
+
+# ---------------------------------------------------------------------------
+# The loop core
+
+
+@cython.no_gc_clear
+cdef class _LoopCore:
+    """The compiled part of whirlwind.loop.EventLoop; not usable on its own."""
+
+    def __cinit__(self, *args, **kwargs):
+        cdef int rfd = -1, wfd = -1
+        self._fds = NULL
+        self._fds_cap = 0
+        self._fd_objs = []
+        self._ready_list = []
+        self._spare = []
+        self._scheduled = []
+        self._wake_rfd = -1
+        self._wake_wfd = -1
+        self._fork_gen = _fork_generation
+        self._clock_resolution = 1e-9
+        backend = _os.environ.get("WHIRLWIND_POLLER") or None
+        self._poller = Poller(backend)
+        self._fd_reserve(255)
+        if ww_wake_open(&rfd, &wfd) == 0:
+            self._wake_rfd = rfd
+            self._wake_wfd = wfd
+            self._fd_set(rfd, _FD_WAKE, WW_READ)
+        self._selector = _SelectorFacade(self)
+
+    def __dealloc__(self):
+        if self._wake_rfd >= 0:
+            ww_wake_close(self._wake_rfd, self._wake_wfd)
+            self._wake_rfd = self._wake_wfd = -1
+        free(self._fds)
+        self._fds = NULL
+
+    # -- state ------------------------------------------------------------
+
+    @property
+    def _ready(self):
+        # the live ready queue (a list); inherited code appends and clears it
+        return self._ready_list
+
+    @_ready.setter
+    def _ready(self, value):
+        self._ready_list[:] = list(value)
+
+    @property
+    def _poller_backend(self):
+        return self._poller.backend
+
+    def get_debug(self):
+        return self._debug
+
+    def create_future(self):
+        """Create an asyncio.Future attached to this loop."""
+        return _aio_futures.Future(loop=self)
+
+    def time(self):
+        """The loop's clock: time.monotonic()'s clock, in seconds."""
+        return monotonic()
+
+    cdef double _now(self) noexcept:
+        return monotonic()
+
+    cdef int _check_closed_c(self) except -1:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        return 0
+
+    # -- scheduling ---------------------------------------------------------
+
+    cdef Handle _call_soon_c(self, object callback, object args, object context):
+        cdef Handle h = Handle.__new__(Handle)
+        h._callback = callback
+        h._args = args
+        h._loop = self
+        h._context = PyContext_CopyCurrent() if context is None else context
+        if self._debug:
+            h._source_traceback = _aio_format_helpers.extract_stack(_sys._getframe(0))
+        PyList_Append(self._ready_list, h)
+        return h
+
+    def call_soon(self, callback, *args, context=None):
+        """Run callback(*args) on the next iteration, in FIFO order."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        return self._call_soon_c(callback, args, context)
+
+    def _call_soon(self, callback, args, context):
+        return self._call_soon_c(callback, tuple(args), context)
+
+    def call_soon_threadsafe(self, callback, *args, context=None):
+        """Like call_soon(), from any thread: wakes the loop if it is blocked."""
+        self._check_closed_c()
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        h = self._call_soon_c(callback, args, context)
+        self._wakeup()
+        return h
+
+    cdef int _wakeup(self) except -1:
+        if self._wake_wfd >= 0:
+            if not self._wake_pending:
+                self._wake_pending = True
+                ww_wake_signal(self._wake_wfd)
+            return 0
+        # no eventfd/pipe (Windows): asyncio's socketpair self-pipe
+        csock = getattr(self, "_csock", None)
+        if csock is not None:
+            try:
+                csock.send(b"\0")
+            except OSError:
+                pass
+        return 0
+
+    def _write_to_self(self):
+        self._wakeup()
+
+    def _add_callback(self, handle):
+        if not handle._cancelled:
+            PyList_Append(self._ready_list, handle)
+
+    cdef TimerHandle _call_at_c(self, double when, object callback, object args,
+                                object context):
+        cdef TimerHandle h = TimerHandle.__new__(TimerHandle)
+        h._callback = callback
+        h._args = args
+        h._loop = self
+        h._context = PyContext_CopyCurrent() if context is None else context
+        h._when = when
+        self._timer_seq += 1
+        h._seq = self._timer_seq
+        if self._debug:
+            h._source_traceback = _aio_format_helpers.extract_stack(_sys._getframe(0))
+        if self._timer_cancelled_count > _MIN_SCHEDULED_TIMER_HANDLES:
+            self._timers_cleanup()
+        self._timer_push(h)
+        h._scheduled = True
+        return h
+
+    def call_at(self, when, callback, *args, context=None):
+        """Run callback(*args) at loop time `when`; returns a TimerHandle."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed_c()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        return self._call_at_c(when, callback, args, context)
+
+    def call_later(self, delay, callback, *args, context=None):
+        """Run callback(*args) after `delay` seconds; returns a TimerHandle."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        self._check_closed_c()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_later")
+        return self._call_at_c(monotonic() + <double>delay, callback, args, context)
+
+    def _timer_handle_cancelled(self, handle):
+        if handle._scheduled:
+            self._timer_cancelled_count += 1
+
+    # -- the timer heap -----------------------------------------------------
+
+    cdef int _timer_push(self, TimerHandle h) except -1:
+        cdef list heap = self._scheduled
+        PyList_Append(heap, h)
+        _sift_up(PySequence_Fast_ITEMS(heap), PyList_GET_SIZE(heap) - 1)
+        return 0
+
+    cdef TimerHandle _timer_pop(self):
+        # remove and return the earliest timer (the heap must not be empty)
+        cdef list heap = self._scheduled
+        cdef TimerHandle top = <TimerHandle>PyList_GET_ITEM(heap, 0)
+        cdef object last = heap.pop()
+        cdef Py_ssize_t n = PyList_GET_SIZE(heap)
+        cdef PyObject **items
+        cdef PyObject *old
+        if n > 0:
+            items = PySequence_Fast_ITEMS(heap)
+            old = items[0]
+            _ww_incref(<PyObject *>last)
+            items[0] = <PyObject *>last
+            _ww_decref(old)     # the list's reference to `top` (we hold one)
+            _sift_down(items, n, 0)
+        top._scheduled = False
+        return top
+
+    cdef int _timers_cleanup(self) except -1:
+        cdef list heap = self._scheduled
+        cdef list fresh
+        cdef Py_ssize_t n = PyList_GET_SIZE(heap), i
+        cdef TimerHandle h
+        if (n > _MIN_SCHEDULED_TIMER_HANDLES
+                and self._timer_cancelled_count * 2 > n):
+            fresh = []
+            for i in range(n):
+                h = <TimerHandle>PyList_GET_ITEM(heap, i)
+                if h._cancelled:
+                    h._scheduled = False
+                else:
+                    PyList_Append(fresh, h)
+            n = PyList_GET_SIZE(fresh)
+            i = n // 2 - 1
+            while i >= 0:
+                _sift_down(PySequence_Fast_ITEMS(fresh), n, i)
+                i -= 1
+            self._scheduled = fresh
+            self._timer_cancelled_count = 0
+        else:
+            while PyList_GET_SIZE(heap) and (
+                    <TimerHandle>PyList_GET_ITEM(heap, 0))._cancelled:
+                self._timer_cancelled_count -= 1
+                self._timer_pop()
+        return 0
+
+    # -- running --------------------------------------------------------------
+
+    def _check_fork(self):
+        if self._fork_gen != _fork_generation:
+            raise RuntimeError(
+                "this whirlwind event loop was created before fork(); it cannot "
+                "run in the child process: close it and create a new loop there"
+            )
+
+    def run_forever(self):
+        """Run until stop() is called."""
+        setup = getattr(self, "_run_forever_setup", None)
+        if setup is not None:                     # Python 3.13+
+            try:
+                setup()
+                self._run_forever_loop()
+            finally:
+                self._run_forever_cleanup()
+            return
+        # Python 3.10-3.12: the same steps as BaseEventLoop.run_forever
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = _sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = _threading.get_ident()
+            _sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            _aio_events._set_running_loop(self)
+            self._run_forever_loop()
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            _aio_events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            _sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _run_forever_loop(self):
+        self._check_fork()
+        if type(self)._run_once is not _LoopCore._run_once:
+            # a Python subclass overrides the step: honour it
+            while True:
+                self._run_once()
+                if self._stopping:
+                    break
+            return
+        while True:
+            self._run_once_c()
+            if self._stopping:
+                break
+
+    def _run_once(self):
+        """Run one iteration: poll, dispatch I/O, fire due timers, run callbacks."""
+        self._check_fork()
+        self._run_once_c()
+
+    cdef int _run_once_c(self) except -1:
+        cdef double timeout, end
+        cdef int nevents
+        cdef list heap
+        self._iterations += 1
+        if self._timer_cancelled_count:
+            self._timers_cleanup()
+        heap = self._scheduled
+        if PyList_GET_SIZE(self._ready_list) or self._stopping:
+            timeout = 0.0
+        elif PyList_GET_SIZE(heap):
+            timeout = (<TimerHandle>PyList_GET_ITEM(heap, 0))._when - monotonic()
+            if timeout < 0.0:
+                timeout = 0.0
+            elif timeout > _MAXIMUM_SELECT_TIMEOUT:
+                timeout = _MAXIMUM_SELECT_TIMEOUT
+        else:
+            timeout = -1.0
+
+        if timeout != 0.0 or self._since_poll >= _MAX_CALLBACKS_WITHOUT_POLL:
+            self._since_poll = 0
+            nevents = self._poller._wait(timeout)
+            if nevents > 0:
+                self._dispatch(nevents)
+        # else: callbacks are ready and the last poll was recent; skip it
+
+        heap = self._scheduled
+        if PyList_GET_SIZE(heap):
+            end = monotonic() + self._clock_resolution
+            while PyList_GET_SIZE(heap):
+                h = <TimerHandle>PyList_GET_ITEM(heap, 0)
+                if h._when >= end:
+                    break
+                self._timer_pop()
+                if h._cancelled:
+                    self._timer_cancelled_count -= 1
+                else:
+                    PyList_Append(self._ready_list, h)
+        self._run_ready()
+        return 0
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef int _run_ready(self) except -1:
+        cdef list batch = self._ready_list
+        cdef Py_ssize_t n = PyList_GET_SIZE(batch), i = 0
+        cdef object h
+        cdef bint debug = self._debug
+        if n == 0:
+            return 0
+        self._since_poll += n
+        if self._spare is None:
+            self._spare = []
+        self._ready_list = self._spare
+        self._spare = None
+        try:
+            while i < n:
+                h = batch[i]
+                batch[i] = None
+                i += 1
+                if type(h) is Handle or type(h) is TimerHandle:
+                    if (<Handle>h)._cancelled:
+                        continue
+                    if debug:
+                        self._run_debug(h)
+                    else:
+                        (<Handle>h)._run_c()
+                elif not h._cancelled:
+                    if debug:
+                        self._run_debug(h)
+                    else:
+                        h._run()
+        except BaseException:
+            # KeyboardInterrupt/SystemExit escape run_forever; the callbacks
+            # not yet run stay queued, ahead of the ones added meanwhile
+            if i < n:
+                self._ready_list[0:0] = batch[i:n]
+            raise
+        finally:
+            PyList_Clear(batch)
+            if self._spare is None:
+                self._spare = batch
+        return 0
+
+    def _run_debug(self, handle):
+        # asyncio's debug-mode step: track the current handle, warn when slow
+        self._current_handle = handle
+        try:
+            t0 = monotonic()
+            if isinstance(handle, Handle):
+                (<Handle>handle)._run_c()
+            else:
+                handle._run()
+            dt = monotonic() - t0
+            if dt >= self.slow_callback_duration:
+                _aio_logger.warning(
+                    "Executing %s took %.3f seconds", _format_handle(handle), dt
+                )
+        finally:
+            self._current_handle = None
+
+    # -- I/O dispatch --------------------------------------------------------
+
+    cdef int _dispatch(self, int nevents) except -1:
+        cdef int i, fd, events, kind
+        cdef uint32_t gen
+        cdef ww_event_t *ev
+        cdef object obj
+        for i in range(nevents):
+            ev = &self._poller._events[i]
+            fd = <int>ev.fd
+            events = ev.events
+            gen = ev.gen
+            if fd < 0 or fd >= self._fds_cap or self._fds[fd].kind == _FD_NONE:
+                # not ours (any more): make sure the kernel forgets it, or a
+                # dup()ed fd would keep firing (epoll keeps the description)
+                if fd >= 0 and self._fork_gen == _fork_generation:
+                    self._poller._unregister(fd)
+                continue
+            if self._fds[fd].gen != gen:
+                continue        # stale: fd was re-registered in this batch
+            kind = self._fds[fd].kind
+            if kind == _FD_HANDLES:
+                if events & (WW_READ | WW_ERROR):
+                    obj = <object>PyList_GET_ITEM(self._fd_objs, 2 * fd)
+                    if obj is not None:
+                        if (<Handle>obj)._cancelled:
+                            self._remove_io(fd, 0)
+                        else:
+                            PyList_Append(self._ready_list, obj)
+                if events & (WW_WRITE | WW_ERROR) and fd < self._fds_cap:
+                    obj = <object>PyList_GET_ITEM(self._fd_objs, 2 * fd + 1)
+                    if obj is not None:
+                        if (<Handle>obj)._cancelled:
+                            self._remove_io(fd, 1)
+                        else:
+                            PyList_Append(self._ready_list, obj)
+            elif kind == _FD_SINK:
+                obj = <object>PyList_GET_ITEM(self._fd_objs, 2 * fd)
+                try:
+                    (<IOSink>obj)._on_io(events)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:
+                    self.call_exception_handler({
+                        "message": f"Exception in I/O callback of {obj!r}",
+                        "exception": exc,
+                        "fd": fd,
+                    })
+            elif kind == _FD_WAKE:
+                ww_wake_drain(fd)
+                self._wake_pending = False
+        return 0
+
+    # -- the fd table ----------------------------------------------------------
+
+    cdef int _fd_reserve(self, Py_ssize_t fd) except -1:
+        cdef Py_ssize_t cap = self._fds_cap, newcap
+        cdef ww_fdslot_t *fds
+        if fd < cap:
+            return 0
+        newcap = cap * 2 if cap * 2 > fd + 1 else fd + 1
+        if newcap < 256:
+            newcap = 256
+        fds = <ww_fdslot_t *>realloc(self._fds, newcap * sizeof(ww_fdslot_t))
+        if fds == NULL:
+            raise MemoryError()
+        memset(&fds[cap], 0, (newcap - cap) * sizeof(ww_fdslot_t))
+        self._fds = fds
+        self._fd_objs.extend([None] * (2 * (newcap - cap)))
+        self._fds_cap = newcap
+        return 0
+
+    cdef int _fd_set(self, int fd, int kind, int mask) except -1:
+        # Bring the poller in line with (kind, mask) for fd (reserved).
+        # kind _FD_NONE unregisters.  In a forked child the poller is shared
+        # with the parent, so only the table changes.
+        cdef ww_fdslot_t *slot = &self._fds[fd]
+        cdef bint live = self._fork_gen == _fork_generation and not self._poller.closed
+        if kind == _FD_NONE:
+            if slot.kind != _FD_NONE:
+                slot.kind = _FD_NONE
+                slot.mask = 0
+                if live:
+                    self._poller._unregister(fd)
+            return 0
+        if slot.kind == _FD_NONE:
+            self._gen_counter += 1
+            if live:
+                self._poller._register(fd, mask, self._gen_counter)
+            slot.gen = self._gen_counter
+            slot.kind = kind
+            slot.mask = mask
+        elif slot.mask != mask:
+            if live:
+                try:
+                    self._poller._modify(fd, mask, slot.gen)
+                except FileNotFoundError:
+                    # the fd was closed (and maybe reused) without being
+                    # removed: the kernel forgot it, so register it afresh
+                    self._poller._register(fd, mask, slot.gen)
+            slot.mask = mask
+        return 0
+
+    cdef Handle _add_io(self, object fd, int which, object callback, tuple args):
+        # which: 0 reader, 1 writer
+        cdef int fdi
+        cdef int bit = WW_READ if which == 0 else WW_WRITE
+        cdef Handle h
+        self._check_closed_c()
+        fdi = _fileobj_to_fd(fd)
+        self._fd_reserve(fdi)
+        kind = self._fds[fdi].kind
+        if kind == _FD_SINK or kind == _FD_WAKE:
+            raise RuntimeError(
+                f"fd {fdi} is watched by a compiled stream of this loop; "
+                "it cannot also have reader/writer callbacks"
+            )
+        h = Handle.__new__(Handle)
+        h._callback = callback
+        h._args = args
+        h._loop = self
+        h._context = PyContext_CopyCurrent()
+        if self._debug:
+            h._source_traceback = _aio_format_helpers.extract_stack(_sys._getframe(0))
+        self._fd_set(fdi, _FD_HANDLES, self._fds[fdi].mask | bit)
+        idx = 2 * fdi + which
+        old = self._fd_objs[idx]
+        self._fd_objs[idx] = h
+        if old is not None:
+            old.cancel()
+        return h
+
+    cdef bint _remove_io(self, object fd, int which) except -1:
+        cdef int fdi
+        cdef int bit = WW_READ if which == 0 else WW_WRITE
+        cdef int mask
+        if self._closed:
+            return False
+        fdi = _fileobj_to_fd(fd)
+        if fdi >= self._fds_cap or self._fds[fdi].kind != _FD_HANDLES:
+            return False
+        mask = self._fds[fdi].mask & ~bit
+        self._fd_set(fdi, _FD_HANDLES if mask else _FD_NONE, mask)
+        idx = 2 * fdi + which
+        old = self._fd_objs[idx]
+        self._fd_objs[idx] = None
+        if old is not None:
+            old.cancel()
+            return True
+        return False
+
+    def _add_reader(self, fd, callback, *args):
+        return self._add_io(fd, 0, callback, args)
+
+    def _add_writer(self, fd, callback, *args):
+        return self._add_io(fd, 1, callback, args)
+
+    def _remove_reader(self, fd):
+        return self._remove_io(fd, 0)
+
+    def _remove_writer(self, fd):
+        return self._remove_io(fd, 1)
+
+    # -- compiled fd watchers (IOSink) ----------------------------------------
+
+    cdef int _sink_add(self, int fd, IOSink sink, int events) except -1:
+        self._check_closed_c()
+        if fd < 0:
+            raise ValueError(f"Invalid file descriptor: {fd}")
+        if sink is None:
+            raise TypeError("sink must not be None")
+        self._fd_reserve(fd)
+        if self._fds[fd].kind != _FD_NONE:
+            raise RuntimeError(f"fd {fd} is already registered with this loop")
+        self._fd_set(fd, _FD_SINK, events & (WW_READ | WW_WRITE))
+        self._fd_objs[2 * fd] = sink
+        return 0
+
+    cdef int _sink_modify(self, int fd, int events) except -1:
+        self._check_closed_c()
+        if fd < 0 or fd >= self._fds_cap or self._fds[fd].kind != _FD_SINK:
+            raise KeyError(f"fd {fd} has no sink on this loop")
+        self._fd_set(fd, _FD_SINK, events & (WW_READ | WW_WRITE))
+        return 0
+
+    cdef int _sink_remove(self, int fd) except -1:
+        # tolerant: a closed loop or an unknown fd is not an error
+        if self._closed or fd < 0 or fd >= self._fds_cap:
+            return 0
+        if self._fds[fd].kind != _FD_SINK:
+            return 0
+        self._fd_set(fd, _FD_NONE, 0)
+        self._fd_objs[2 * fd] = None
+        return 0
+
+    # -- closing ------------------------------------------------------------------
+
+    cdef int _close_core(self) except -1:
+        # called by the selector facade's close(), at the end of asyncio's
+        # close(): drop every registration, the wake-up fd and the poller
+        cdef Py_ssize_t fd
+        if self._wake_rfd >= 0:
+            if self._wake_rfd < self._fds_cap:
+                self._fd_set(self._wake_rfd, _FD_NONE, 0)
+            ww_wake_close(self._wake_rfd, self._wake_wfd)
+            self._wake_rfd = self._wake_wfd = -1
+        for fd in range(self._fds_cap):
+            self._fds[fd].kind = _FD_NONE
+            self._fds[fd].mask = 0
+        for fd in range(PyList_GET_SIZE(self._fd_objs)):
+            self._fd_objs[fd] = None
+        if not self._poller.closed:
+            self._poller._close()
+        return 0
+
+
+# ---------------------------------------------------------------------------
+# Test hooks: an IOSink that calls a Python callable, so the sink dispatch
+# path can be exercised from Python tests.
+
+
+cdef class _PySink(IOSink):
+    cdef object _fn
+
+    def __cinit__(self, fn):
+        self._fn = fn
+
+    cdef int _on_io(self, int events) except -1:
+        self._fn(events)
+        return 0
+
+
+def _sink_add_py(_LoopCore loop, int fd, fn, int events):
+    """Register `fn(events)` as a compiled-style fd watcher (tests only)."""
+    loop._sink_add(fd, _PySink(fn), events)
+
+
+def _sink_modify_py(_LoopCore loop, int fd, int events):
+    loop._sink_modify(fd, events)
+
+
+def _sink_remove_py(_LoopCore loop, int fd):
+    loop._sink_remove(fd)
