@@ -208,6 +208,15 @@ class IOStream(BaseIOStream):
         self._connect_future: asyncio.Future[Any] | None = None
         self._connect_callback: Callable[[], None] | None = None
         super().__init__(*args, **kwargs)
+        if not isinstance(socket, ssl.SSLSocket):
+            try:
+                socket.getpeername()
+            except OSError:
+                pass
+            else:
+                # Connected: keep read interest armed from now on, so data
+                # and the peer's close are noticed with no read pending.
+                self._want_read()
 
     def fileno(self) -> int:
         return self.socket.fileno()
@@ -249,9 +258,7 @@ class IOStream(BaseIOStream):
             callback, server_hostname = server_hostname, None
         return self._connect(address, server_hostname, callback)
 
-    def _connect(
-        self, address: Any, server_hostname: str | None, callback: Any
-    ) -> Any:
+    def _connect(self, address: Any, server_hostname: str | None, callback: Any) -> Any:
         fut = None
         if callback is None:
             fut = self._loop.create_future()

@@ -20,12 +20,14 @@ cdef class _Stream:
     cdef bint _is_socket
     cdef bint _hooked            # I/O through the Python read_from_fd/write_to_fd
     cdef readonly object _loop
+    cdef object _sink            # the loop when it is whirlwind's, else None (TODO IOSink)
     cdef object _create_future   # loop.create_future, bound once
     cdef object _call_soon       # loop.call_soon, bound once
     cdef bint _reg_read          # read interest armed with the loop
     cdef bint _reg_write         # write interest armed with the loop
     cdef bint _closed
     cdef bint _paused            # read buffer full: read interest dropped
+    cdef bint _drain             # read until EAGAIN (uvloop: see _stream_setup)
     cdef readonly int _mode      # 0 streaming, 1 connecting, 2 TLS handshake
 
     # read buffer: unconsumed bytes are _buf[_start:_end], capacity _cap
@@ -64,7 +66,9 @@ cdef class _Stream:
     cdef public object error
     cdef object _close_callback
 
-    cdef int _on_io(self, int events) except -1
+    cdef int _on_io(self, int events) except -1   # IOSink override once merged
+    cdef int _io_event(self, int events) except -1
+    cdef int _set_interest(self, bint rd, bint wr) except -1
     cdef int _arm_read(self) except -1
     cdef int _arm_write(self, bint on) except -1
     cdef int _unregister(self) except -1

@@ -134,6 +134,11 @@ cdef class _Stream:
         self._loop = loop
         self._create_future = loop.create_future
         self._call_soon = loop.call_soon
+        self._sink = None  # IOSink path enabled once the loop core builds
+        # libuv stops a poll handle on POLLERR (uv__poll_io), so on uvloop a
+        # reset that follows data in the same wakeup would never be seen:
+        # there, read until EAGAIN.  Level-triggered loops re-report it.
+        self._drain = type(loop).__module__.startswith("uvloop")
         if max_buffer_size is not None:
             self.max_buffer_size = max_buffer_size
         if read_chunk_size is not None:
@@ -177,21 +182,25 @@ cdef class _Stream:
         return cb
 
     # ----------------------------------------------------- registration
+    # On whirlwind's loop the stream is an IOSink: the loop calls _on_io()
+    # straight from its poll dispatch.  On other asyncio loops the bound
+    # methods _py_on_read/_py_on_write go through add_reader/add_writer.
     def _py_on_read(self):
-        self._guarded_io(0x001)
+        self._on_io(0x001)
 
     def _py_on_write(self):
-        self._guarded_io(0x004)
+        self._on_io(0x004)
 
-    def _guarded_io(self, int events):
+    cdef int _on_io(self, int events) except -1:
         try:
-            self._on_io(events)
+            self._io_event(events)
         except Exception as e:
             _gen_log.error("Uncaught exception, closing connection.", exc_info=True)
             self.close(exc_info=e)
             raise
+        return 0
 
-    cdef int _on_io(self, int events) except -1:
+    cdef int _io_event(self, int events) except -1:
         if self._closed:
             return 0
         if self._mode != MODE_STREAM:
@@ -246,32 +255,49 @@ cdef class _Stream:
     def _want_write(self, bint on):
         self._arm_write(on)
 
+    cdef int _set_interest(self, bint rd, bint wr) except -1:
+        # The one place that talks to the loop about this fd.
+        cdef int mask
+        if self._sink is not None:
+            mask = (0x001 if rd else 0) | (0x004 if wr else 0)
+            if mask == 0:
+                self._sink._sink_remove(self._fd)
+            elif not (self._reg_read or self._reg_write):
+                self._sink._sink_add(self._fd, self, mask)
+            else:
+                self._sink._sink_modify(self._fd, mask)
+        else:
+            if rd != self._reg_read:
+                if rd:
+                    self._loop.add_reader(self._fd, self._py_on_read)
+                else:
+                    self._loop.remove_reader(self._fd)
+            if wr != self._reg_write:
+                if wr:
+                    self._loop.add_writer(self._fd, self._py_on_write)
+                else:
+                    self._loop.remove_writer(self._fd)
+        self._reg_read = rd
+        self._reg_write = wr
+        return 0
+
     cdef int _arm_read(self) except -1:
         if self._closed or self._reg_read or self._paused or self._mode == MODE_CONNECT:
             return 0
         if self._loop is None:
             return 0
-        self._loop.add_reader(self._fd, self._py_on_read)
-        self._reg_read = True
+        self._set_interest(True, self._reg_write)
         return 0
 
     cdef int _arm_write(self, bint on) except -1:
         if self._closed or on == self._reg_write:
             return 0
-        if on:
-            self._loop.add_writer(self._fd, self._py_on_write)
-        else:
-            self._loop.remove_writer(self._fd)
-        self._reg_write = on
+        self._set_interest(self._reg_read, on)
         return 0
 
     cdef int _unregister(self) except -1:
-        if self._reg_read:
-            self._loop.remove_reader(self._fd)
-            self._reg_read = False
-        if self._reg_write:
-            self._loop.remove_writer(self._fd)
-            self._reg_write = False
+        if self._reg_read or self._reg_write:
+            self._set_interest(False, False)
         return 0
 
     # ------------------------------------------------------------ reading
@@ -351,10 +377,9 @@ cdef class _Stream:
                 # Nobody is reading: stop so TCP applies backpressure.
                 self._paused = True
                 if self._reg_read:
-                    self._loop.remove_reader(self._fd)
-                    self._reg_read = False
+                    self._set_interest(False, self._reg_write)
                 return 0
-            if not self._hooked and n < space:
+            if not self._hooked and n < space and not self._drain:
                 break
         return 0
 
@@ -402,7 +427,10 @@ cdef class _Stream:
         if kind == K_REGEX:
             if avail == self._rscanned and avail > 0:
                 return -1       # nothing new since the last failed search
-            mv = PyMemoryView_FromMemory(self._buf + self._start, avail, PyBUF_READ)
+            if avail == 0:
+                mv = memoryview(b"")
+            else:
+                mv = PyMemoryView_FromMemory(self._buf + self._start, avail, PyBUF_READ)
             try:
                 m = self._rregex.search(mv)
                 r = m.end() if m is not None else -1
@@ -871,3 +899,17 @@ def _compile_regex(pattern):
         if len(_regex_cache) < 64:
             _regex_cache[pattern] = r
     return r
+
+
+def _scan_delim(const unsigned char[:] buf, bytes delim, Py_ssize_t cursor,
+                Py_ssize_t limit=-1):
+    """Test hook for ww_scan_delim: returns (result, new_cursor).
+
+    result: bytes to consume (>= 0), -1 not found yet, -2 max_bytes exceeded.
+    """
+    cdef Py_ssize_t c = cursor
+    cdef Py_ssize_t r
+    cdef const char *p = <const char *>&buf[0] if buf.shape[0] else <const char *>""
+    r = ww_scan_delim(p, buf.shape[0], PyBytes_AS_STRING(delim),
+                      PyBytes_GET_SIZE(delim), &c, limit)
+    return r, c

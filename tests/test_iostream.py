@@ -1,0 +1,758 @@
+"""whirlwind.iostream over real socket pairs, TCP on 127.0.0.1, TLS and pipes.
+
+Every test runs on whirlwind's loop (with the poller that WHIRLWIND_POLLER
+selects) and on asyncio's default loop, plus uvloop when installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import weakref
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from whirlwind.iostream import (
+    IOStream,
+    PipeIOStream,
+    SSLIOStream,
+    StreamBufferFullError,
+    StreamClosedError,
+    UnsatisfiableReadError,
+)
+
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+def _whirlwind_loop() -> asyncio.AbstractEventLoop:
+    from whirlwind.loop import new_event_loop
+
+    return new_event_loop()
+
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "whirlwind": _whirlwind_loop,
+    "asyncio": asyncio.new_event_loop,
+}
+try:
+    import uvloop
+
+    LOOPS["uvloop"] = uvloop.new_event_loop
+except ImportError:  # pragma: no cover - optional peer
+    pass
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def run(request: pytest.FixtureRequest) -> Runner:
+    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
+        loop = LOOPS[request.param]()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, 4))
+        finally:
+            loop.close()
+
+    return runner
+
+
+async def unix_pair(**kwargs: Any) -> tuple[IOStream, IOStream]:
+    a, b = socket.socketpair()
+    return IOStream(a, **kwargs), IOStream(b, **kwargs)
+
+
+async def tcp_pair(**kwargs: Any) -> tuple[IOStream, IOStream]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = IOStream(socket.socket(), **kwargs)
+        connected = client.connect(listener.getsockname())
+        while True:
+            try:
+                conn, _ = listener.accept()
+                break
+            except BlockingIOError:  # pragma: no cover
+                await asyncio.sleep(0.01)
+        await connected
+    return client, IOStream(conn, **kwargs)
+
+
+async def spin(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def wait_until(pred: Callable[[], bool], timeout: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        assert loop.time() < end, "condition not reached"
+        await asyncio.sleep(0.005)
+
+
+# ---------------------------------------------------------------- basics
+
+
+def test_read_until_read_bytes_write(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        await a.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody")
+        assert await b.read_until(b"\r\n\r\n") == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        assert await b.read_bytes(4) == b"body"
+        a.write(b"12")
+        a.write(memoryview(b"34"))
+        a.write(bytearray(b"56"))
+        assert await b.read_bytes(6) == b"123456"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_tcp_connect_and_large_transfer(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await tcp_pair()
+        a.set_nodelay(True)
+        payload = os.urandom(3 * 1024 * 1024)
+        w = a.write(payload)
+        got = await b.read_bytes(len(payload))
+        await w
+        assert got == payload
+        assert not a.writing()
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_buffered_data_completes_at_once(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        await a.write(b"one\ntwo\nthree\n")
+        assert await b.read_until(b"\n") == b"one\n"
+        await spin()
+        f = b.read_until(b"\n")
+        assert f.done() and f.result() == b"two\n"
+        f = b.read_bytes(3)
+        assert f.done() and f.result() == b"thr"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_second_pending_read_is_an_error(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        f = b.read_bytes(10)
+        assert b.reading()
+        with pytest.raises(AssertionError):
+            b.read_until(b"\n")
+        await a.write(b"0123456789")
+        assert await f == b"0123456789"
+        assert not b.reading()
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_delimiter_arriving_byte_at_a_time(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        f = b.read_until(b"\r\n\r\n")
+        for byte in b"abc\r\n\r\nrest":
+            await a.write(bytes([byte]))
+            await spin(2)
+        assert await f == b"abc\r\n\r\n"
+        assert await b.read_bytes(4) == b"rest"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_read_until_max_bytes(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        closed: list[bool] = []
+        b.set_close_callback(lambda: closed.append(True))
+        await a.write(b"abcd\n")
+        assert await b.read_until(b"\n", max_bytes=5) == b"abcd\n"
+        await a.write(b"abcdefgh")
+        f = b.read_until(b"\n", max_bytes=5)
+        with pytest.raises(StreamClosedError) as info:
+            await f
+        assert isinstance(info.value.real_error, UnsatisfiableReadError)
+        assert b.closed()
+        await wait_until(lambda: bool(closed))
+        a.close()
+
+    run(main())
+
+
+def test_read_until_max_bytes_reached_later(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        f = b.read_until(b"\n", max_bytes=100)
+        await a.write(b"x" * 50)
+        await spin()
+        assert not f.done()
+        await a.write(b"x" * 60)
+        with pytest.raises(StreamClosedError):
+            await f
+        a.close()
+
+    run(main())
+
+
+def test_read_until_regex(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        await a.write(b"HTTP/1.1 200 OK\r\n\r\nnext\n\nmore")
+        assert await b.read_until_regex(b"\r?\n\r?\n") == b"HTTP/1.1 200 OK\r\n\r\n"
+        assert await b.read_until_regex(re.compile(b"\n\n")) == b"next\n\n"
+        f = b.read_until_regex(b"[0-9]+;", max_bytes=10)
+        await a.write(b"123;")
+        assert await f == b"more123;"
+        f = b.read_until_regex(b"z", max_bytes=3)
+        await a.write(b"abcdef")
+        with pytest.raises(StreamClosedError):
+            await f
+        a.close()
+
+    run(main())
+
+
+def test_read_bytes_partial_and_zero(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        assert await b.read_bytes(0) == b""
+        f = b.read_bytes(100, partial=True)
+        await a.write(b"abc")
+        assert await f == b"abc"
+        await a.write(b"0123456789")
+        await spin()
+        assert await b.read_bytes(4, partial=True) == b"0123"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_read_into(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        buf = bytearray(8)
+        f = b.read_into(buf)
+        await a.write(b"1234")
+        await spin()
+        assert not f.done()
+        await a.write(b"5678xy")
+        assert await f == 8
+        assert buf == b"12345678"
+        small = bytearray(10)
+        assert await b.read_into(small, partial=True) == 2
+        assert small[:2] == b"xy"
+        with pytest.raises(TypeError):
+            b.read_into(b"readonly")
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_read_until_close(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        f = b.read_until_close()
+        await a.write(b"part1 ")
+        await a.write(b"part2")
+        a.close()
+        assert await f == b"part1 part2"
+        assert b.closed()
+        # on an already closed stream: the buffered rest
+        c, d = await unix_pair()
+        await c.write(b"left over")
+        c.close()
+        await wait_until(d.closed)
+        assert await d.read_until_close() == b"left over"
+        assert await d.read_until_close() == b""
+
+    run(main())
+
+
+def test_buffered_read_after_close(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        await a.write(b"line\n")
+        a.close()
+        await wait_until(b.closed)
+        assert await b.read_until(b"\n") == b"line\n"
+        with pytest.raises(StreamClosedError):
+            b.read_until(b"\n")
+
+    run(main())
+
+
+def test_pending_read_fails_on_close(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        f = b.read_until(b"\n")
+        a.close()
+        with pytest.raises(StreamClosedError) as info:
+            await f
+        assert info.value.real_error is None
+        b.close()
+
+    run(main())
+
+
+# ------------------------------------------------------------ writes/limits
+
+
+def test_write_after_close_and_waiters_fail(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await tcp_pair()
+        big = b"x" * (16 * 1024 * 1024)
+        w = a.write(big)
+        assert not w.done()
+        a.close()
+        with pytest.raises(StreamClosedError):
+            await w
+        with pytest.raises(StreamClosedError):
+            a.write(b"more")
+        b.close()
+
+    run(main())
+
+
+def test_max_write_buffer_size(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await tcp_pair(max_write_buffer_size=1024 * 1024)
+        # Fill the kernel first, then the queue.
+        with pytest.raises(StreamBufferFullError):
+            for _ in range(200):
+                a.write(b"y" * 256 * 1024)
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_written_bytearray_is_released_after_close(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await tcp_pair()
+        data = bytearray(8 * 1024 * 1024)
+        a.write(data)
+        a.close()
+        data.extend(b"resizable again")  # raises BufferError if still exported
+        b.close()
+
+    run(main())
+
+
+def test_max_buffer_size_backpressure(run: Runner) -> None:
+    async def main() -> None:
+        limit = 64 * 1024
+        a, b = await tcp_pair()
+        b.close()
+        a2, b2 = await tcp_pair(max_buffer_size=limit, read_chunk_size=16 * 1024)
+        payload = os.urandom(8 * 1024 * 1024)
+        w = a2.write(payload)
+        b2.set_close_callback(lambda: None)  # arms reading with nothing pending
+        await asyncio.sleep(0.2)
+        # The reader stopped at its limit; the sender is blocked by TCP.
+        assert b2._read_buffer_size <= limit + 16 * 1024
+        assert not w.done()
+        assert a2.writing()
+        received = bytearray()
+        while len(received) < len(payload):
+            received += await b2.read_bytes(limit // 2, partial=True)
+        await w
+        assert received == payload
+        a2.close()
+        b2.close()
+        a.close()
+
+    run(main())
+
+
+def test_read_larger_than_max_buffer_closes(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair(max_buffer_size=4096, read_chunk_size=1024)
+        f = b.read_until(b"\n")
+        a.write(b"z" * 10000)
+        with pytest.raises(StreamClosedError) as info:
+            await f
+        assert isinstance(info.value.real_error, StreamBufferFullError)
+        a.close()
+
+    run(main())
+
+
+# ----------------------------------------------------------- close, errors
+
+
+def test_close_callback_and_fd_released(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        events: list[str] = []
+        b.set_close_callback(lambda: events.append("closed"))
+        sock = b.socket
+        a.close()
+        await wait_until(lambda: events == ["closed"])
+        assert b.closed()
+        assert sock.fileno() == -1
+        assert b.socket is None
+        b.close()  # idempotent
+        assert events == ["closed"]
+
+    run(main())
+
+
+def test_connection_reset_sets_error(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await tcp_pair()
+        f = b.read_until_close()
+        await a.write(b"abc")
+        a.socket.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
+        a.close()  # RST
+        # A reset counts as a normal close for read_until_close.
+        assert await f == b"abc"
+        assert b.closed()
+
+    run(main())
+
+
+def test_connect_refused(run: Runner) -> None:
+    async def main() -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            addr = s.getsockname()
+        stream = IOStream(socket.socket())
+        with pytest.raises(StreamClosedError) as info:
+            await stream.connect(addr)
+        assert isinstance(info.value.real_error, ConnectionRefusedError)
+        assert isinstance(stream.error, ConnectionRefusedError)
+        assert stream.closed()
+
+    run(main())
+
+
+def test_write_while_connecting(run: Runner) -> None:
+    async def main() -> None:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.setblocking(False)
+            c = IOStream(socket.socket())
+            fut = c.connect(listener.getsockname())
+            w = c.write(b"early bird")
+            await fut
+            await w
+            await wait_until(lambda: _accept_ready(listener))
+            conn, _ = listener.accept()
+            s = IOStream(conn)
+            assert await s.read_bytes(10) == b"early bird"
+            s.close()
+            c.close()
+
+    run(main())
+
+
+def _accept_ready(listener: socket.socket) -> bool:
+    import select
+
+    return bool(select.select([listener], [], [], 0)[0])
+
+
+def test_streams_are_collected(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        f = b.read_until(b"\n")
+        await a.write(b"x\n")
+        await f
+        refs = [weakref.ref(a), weakref.ref(b)]
+        a.close()
+        b.close()
+        del a, b, f
+        await spin()
+        gc.collect()
+        assert [r() for r in refs] == [None, None]
+
+    run(main())
+
+
+# ------------------------------------------------------------ classic API
+
+
+def test_classic_callbacks(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = await unix_pair()
+        got: list[Any] = []
+        done = loop.create_future()
+        chunks: list[bytes] = []
+
+        def on_close_data(data: bytes) -> None:
+            got.append(("close", b"".join(chunks), data))
+            done.set_result(None)
+
+        def on_bytes(data: bytes) -> None:
+            got.append(("bytes", data))
+            b.read_until_close(on_close_data, chunks.append)
+
+        def on_line(data: bytes) -> None:
+            got.append(("line", data))
+            b.read_bytes(3, on_bytes)
+
+        assert b.read_until(b"\n", on_line) is None
+        wrote: list[bool] = []
+        assert a.write(b"hello\nabc", lambda: wrote.append(True)) is None
+        a.write(b"tail one ")
+        a.write(b"tail two")
+        await spin(10)
+        a.close()
+        await done
+        assert wrote == [True]
+        assert got == [
+            ("line", b"hello\n"),
+            ("bytes", b"abc"),
+            ("close", b"tail one tail two", b""),
+        ]
+
+    run(main())
+
+
+def test_classic_streaming_read_bytes_and_regex(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = await unix_pair()
+        parts: list[bytes] = []
+        done = loop.create_future()
+        b.read_bytes(10, lambda data: done.set_result(data), parts.append)
+        await a.write(b"01234")
+        await spin()
+        await a.write(b"56789extra")
+        assert await done == b""
+        assert b"".join(parts) == b"0123456789"
+        done2 = loop.create_future()
+        b.read_until_regex(b"ra", done2.set_result)
+        assert await done2 == b"extra"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_classic_connect_and_callback_error_closes(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        errors: list[Any] = []
+        loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            c = IOStream(socket.socket())
+            connected = loop.create_future()
+            assert (
+                c.connect(listener.getsockname(), lambda: connected.set_result(1))
+                is None
+            )
+            assert await connected == 1
+        closed = loop.create_future()
+        c.set_close_callback(lambda: closed.set_result(True))
+
+        def bad(data: bytes) -> None:
+            raise ValueError("boom")
+
+        a, b = await unix_pair()
+        b.set_close_callback(lambda: closed.set_result(True))
+        b.read_bytes(1, bad)
+        await a.write(b"!")
+        assert await closed is True
+        assert isinstance(b.error, ValueError)
+        assert errors and isinstance(errors[0]["exception"], ValueError)
+        a.close()
+        c.close()
+
+    import logging
+
+    logging.getLogger("whirlwind.general").disabled = True
+    try:
+        run(main())
+    finally:
+        logging.getLogger("whirlwind.general").disabled = False
+
+
+# ------------------------------------------------------------------ pipes
+
+
+def test_pipe_stream(run: Runner) -> None:
+    async def main() -> None:
+        r, w = os.pipe()
+        reader, writer = PipeIOStream(r), PipeIOStream(w)
+        await writer.write(b"through the pipe\n" * 1000)
+        assert await reader.read_until(b"\n") == b"through the pipe\n"
+        rest = reader.read_until_close()
+        writer.close()
+        assert await rest == b"through the pipe\n" * 999
+        assert reader.closed()
+        for fd in (r, w):
+            with pytest.raises(OSError):
+                os.fstat(fd)
+
+    run(main())
+
+
+# -------------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:  # pragma: no cover
+        pytest.skip("openssl command not available")
+    d = tmp_path_factory.mktemp("tls")
+    crt, key = d / "test.crt", d / "test.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", str(key), "-out", str(crt), "-days", "2",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return crt, key
+
+
+def _contexts(cert: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    crt, key = cert
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(crt), str(key))
+    server.set_alpn_protocols(["h2", "http/1.1"])
+    client = ssl.create_default_context(cafile=str(crt))
+    client.set_alpn_protocols(["http/1.1"])
+    return server, client
+
+
+async def _tls_pair(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> tuple[SSLIOStream, SSLIOStream]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        client = SSLIOStream(socket.socket(), ssl_options=client_ctx)
+        handshake = client.connect(listener.getsockname(), server_hostname="localhost")
+        await wait_until(lambda: _accept_ready(listener))
+        conn, _ = listener.accept()
+        wrapped = server_ctx.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=False
+        )
+        server = SSLIOStream(wrapped, ssl_options=server_ctx)
+        server_ready = server.wait_for_handshake()
+        assert await handshake is client
+        assert await server_ready is server
+    return client, server
+
+
+def test_tls_roundtrip_sni_alpn(run: Runner, cert: tuple[Path, Path]) -> None:
+    async def main() -> None:
+        server_ctx, client_ctx = _contexts(cert)
+        names: list[str | None] = []
+        server_ctx.sni_callback = lambda sock, name, ctx: names.append(name)
+        client, server = await _tls_pair(server_ctx, client_ctx)
+        assert names == ["localhost"]
+        assert client.socket.selected_alpn_protocol() == "http/1.1"
+        big = os.urandom(1024 * 1024)
+        client.write(b"ping\r\n")
+        client.write(big)
+        assert await server.read_until(b"\r\n") == b"ping\r\n"
+        assert await server.read_bytes(len(big)) == big
+        await server.write(b"pong" * 50000)
+        assert await client.read_bytes(200000) == b"pong" * 50000
+        rest = client.read_until_close()
+        server.close()
+        assert await rest == b""
+        client.close()
+
+    run(main())
+
+
+def test_tls_certificate_not_trusted(run: Runner, cert: tuple[Path, Path]) -> None:
+    async def main() -> None:
+        server_ctx, _ = _contexts(cert)
+        untrusting = ssl.create_default_context()  # system CAs only
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.setblocking(False)
+            client = SSLIOStream(socket.socket(), ssl_options=untrusting)
+            fut = client.connect(listener.getsockname(), server_hostname="localhost")
+            await wait_until(lambda: _accept_ready(listener))
+            conn, _ = listener.accept()
+            server = SSLIOStream(
+                server_ctx.wrap_socket(
+                    conn, server_side=True, do_handshake_on_connect=False
+                ),
+                ssl_options=server_ctx,
+            )
+            server_hs = server.wait_for_handshake()
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await fut
+            with pytest.raises((ssl.SSLError, OSError)):
+                await server_hs
+            assert client.closed()
+            server.close()
+
+    import logging
+
+    logging.getLogger("whirlwind.general").disabled = True
+    try:
+        run(main())
+    finally:
+        logging.getLogger("whirlwind.general").disabled = False
+
+
+def test_start_tls(run: Runner, cert: tuple[Path, Path]) -> None:
+    async def main() -> None:
+        server_ctx, client_ctx = _contexts(cert)
+        a, b = await tcp_pair()
+        await a.write(b"STARTTLS\r\n")
+        assert await b.read_until(b"\r\n") == b"STARTTLS\r\n"
+        closed: list[bool] = []
+        b.set_close_callback(lambda: closed.append(True))
+        fa = a.start_tls(False, client_ctx, server_hostname="localhost")
+        fb = b.start_tls(True, server_ctx)
+        ta, tb = await asyncio.gather(fa, fb)
+        assert isinstance(ta, SSLIOStream) and isinstance(tb, SSLIOStream)
+        await ta.write(b"secret\n")
+        assert await tb.read_until(b"\n") == b"secret\n"
+        ta.close()
+        await wait_until(lambda: closed == [True])
+        tb.close()
+
+    run(main())
+
+
+def test_start_tls_requires_idle_stream(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        b.read_bytes(1)
+        with pytest.raises(ValueError):
+            b.start_tls(True)
+        a.close()
+        b.close()
+
+    run(main())
