@@ -51,10 +51,12 @@ from whirlwind.routing import (
     AnyMatches,
     DefaultHostMatches,
     HostMatches,
+    PathMatches,
     ReversibleRouter,
     ReversibleRuleRouter,
     Rule,
     _RuleList,
+    _unquote_or_none,
 )
 
 __all__ = [
@@ -173,6 +175,51 @@ class _ApplicationRouter(ReversibleRuleRouter):
         if isinstance(rule.target, (list, tuple)):
             rule.target = _ApplicationRouter(self.application, rule.target)  # type: ignore[arg-type]
         return rule
+
+    def find_handler(
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> httputil.HTTPMessageDelegate | None:
+        # Fast path for the common rule, a path regex routed to a handler
+        # class: one compiled-regex call per rule, and no parameter dicts for
+        # routes without groups. Other rules take the generic route.
+        path = request.path
+        for rule in self.rules:
+            matcher = rule.matcher
+            target = rule.target
+            if (
+                type(matcher) is PathMatches
+                and isclass(target)
+                and issubclass(target, RequestHandler)
+            ):
+                m = matcher._match(path)
+                if m is None:
+                    continue
+                args: list[bytes | None] | None = None
+                kw: dict[str, bytes | None] | None = None
+                if matcher.regex.groups:
+                    if matcher._named:
+                        kw = {
+                            str(k): _unquote_or_none(v)
+                            for k, v in m.groupdict().items()
+                        }
+                    else:
+                        args = [_unquote_or_none(v) for v in m.groups()]
+                return self.application.get_handler_delegate(
+                    request,
+                    target,
+                    rule.target_kwargs,
+                    args,
+                    kw,  # type: ignore[arg-type]
+                )
+            params = matcher.match(request)
+            if params is None:
+                continue
+            if rule.target_kwargs:
+                params["target_kwargs"] = rule.target_kwargs
+            delegate = self.get_target_delegate(target, request, **params)
+            if delegate is not None:
+                return delegate
+        return None
 
     def get_target_delegate(
         self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
@@ -337,7 +384,12 @@ class Application(ReversibleRouter):
     def find_handler(
         self, request: httputil.HTTPServerRequest, **kwargs: Any
     ) -> _HandlerDelegate:
-        route = self.default_router.find_handler(request)
+        rules = self.default_router.rules
+        if len(rules) == 1 and rules[0].target is self.wildcard_router:
+            # No host-specific handlers: skip the catch-all host level.
+            route = self.wildcard_router.find_handler(request)
+        else:
+            route = self.default_router.find_handler(request)
         if route is not None:
             return route  # type: ignore[return-value]
         settings = self.settings

@@ -755,7 +755,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             request = self.request
             if request.method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
-            if not self._stream_request_body:
+            if not self._stream_request_body and request.body:
                 try:
                     request._parse_body()
                 except httputil.HTTPInputError as e:
