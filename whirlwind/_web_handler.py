@@ -123,6 +123,16 @@ def _start_line(code: int, reason: str) -> httputil.ResponseStartLine:
     return line
 
 
+# httputil.HTTPHeaders keeps canonical name -> value in ``_d`` (plus a cache of
+# joined repeated values in ``_joined``); when that layout is present the
+# default response headers are built without per-name normalisation.
+_PRENORMALIZED_HEADERS = getattr(httputil.HTTPHeaders, "__slots__", None) == (
+    "_d",
+    "_joined",
+)
+_new_headers = object.__new__
+
+
 def _format_header_date(value: datetime.datetime) -> str:
     if value.tzinfo is None:
         ts = value.replace(tzinfo=datetime.timezone.utc).timestamp()
@@ -325,10 +335,21 @@ class RequestHandler(_RenderMixin, _CookieMixin):
 
     def clear(self) -> None:
         """Resets headers, status and the output buffer to their defaults."""
-        headers = httputil.HTTPHeaders()
-        headers["Server"] = _SERVER
-        headers["Content-Type"] = _HTML
-        headers["Date"] = _http_date()
+        if _PRENORMALIZED_HEADERS:
+            # Names below are already in canonical case: fill the mapping
+            # directly instead of normalising three constant names per request.
+            headers = _new_headers(httputil.HTTPHeaders)
+            headers._d = {
+                "Server": _SERVER,
+                "Content-Type": _HTML,
+                "Date": _http_date(),
+            }
+            headers._joined = {}
+        else:
+            headers = httputil.HTTPHeaders()
+            headers["Server"] = _SERVER
+            headers["Content-Type"] = _HTML
+            headers["Date"] = _http_date()
         self._headers = headers
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
@@ -659,6 +680,9 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         exc_info = (type(e), e, e.__traceback__)
         if isinstance(e, HTTPError):
             self.send_error(e.status_code, exc_info=exc_info)
+        elif isinstance(e, httputil.HTTPInputError):
+            # Malformed input found late, e.g. while lazily parsing arguments.
+            self.send_error(400, exc_info=exc_info)
         else:
             self.send_error(500, exc_info=exc_info)
 
@@ -676,6 +700,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 gen_log.warning(
                     "%d %s: %s", value.status_code, self._request_summary(), message
                 )
+        elif isinstance(value, httputil.HTTPInputError):
+            gen_log.warning("400 %s: %s", self._request_summary(), value)
         else:
             app_log.error(
                 "Uncaught exception %s\n%r",
