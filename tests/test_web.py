@@ -648,3 +648,54 @@ def test_http_error_str_and_messages() -> None:
     assert web.MissingArgumentError("x").status_code == 400
     with pytest.raises(TypeError):
         web.stream_request_body(object)  # type: ignore[type-var]
+
+
+class _RecordingConnection:
+    """Records what a delegate writes (a pure protocol check of the
+    ``awaits_delegate_finish`` contract; everything else uses sockets)."""
+
+    awaits_delegate_finish = True
+
+    def __init__(self) -> None:
+        self.head: Any = None
+        self.body = b""
+        self.finished = False
+
+    def set_close_callback(self, cb: Any) -> None:
+        pass
+
+    def write_headers(self, start_line: Any, headers: Any, chunk: bytes = b"") -> Any:
+        self.head = (start_line, headers)
+        self.body += chunk
+        return None
+
+    def write(self, chunk: bytes) -> Any:
+        self.body += chunk
+        return None
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def test_delegate_finish_returns_async_remainder_when_connection_awaits_it() -> None:
+    from whirlwind import httputil
+
+    app = web.Application([("/", Hello), ("/async", AsyncHello)])
+
+    async def run(path: str) -> tuple[_RecordingConnection, Any]:
+        conn = _RecordingConnection()
+        start = httputil.RequestStartLine("GET", path, "HTTP/1.1")
+        headers = httputil.HTTPHeaders({"Host": "x"})
+        delegate = app.start_request(None, conn)  # type: ignore[arg-type]
+        delegate.headers_received(start, headers)
+        rest = delegate.finish()
+        if rest is not None:
+            assert not conn.finished  # nothing ran in the background
+            await rest
+        return conn, rest
+
+    conn, rest = asyncio.run(run("/"))
+    assert rest is None and conn.finished and conn.body == b"Hello, world"
+    conn, rest = asyncio.run(run("/async"))
+    assert rest is not None and conn.finished and conn.body == b"async True"
+    assert conn.head[0].code == 200

@@ -20,7 +20,9 @@ as a list (joined once). When the message is complete the delegate creates
 the handler and calls its ``_execute`` inline: a plain ``def`` handler has
 written its whole response before ``finish()`` returns to the connection.
 Only when the handler must wait (``async def``, a streamed body) is the rest
-scheduled as a Task. ``@stream_request_body`` handlers start at
+scheduled as a Task, or, when the connection object says
+``awaits_delegate_finish = True``, returned from ``finish()`` for the
+connection to await in its own task (no Task per request at all). ``@stream_request_body`` handlers start at
 ``headers_received`` instead, and the connection waits for their
 ``prepare()`` before feeding the body.
 """
@@ -511,15 +513,20 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             self.chunks.append(data)
         return None
 
-    def finish(self) -> None:
+    def finish(self) -> Awaitable[None] | None:  # type: ignore[override]
         if self.stream_request_body:
             fut = self.request._body_future
             if not fut.done():
                 fut.set_result(None)
-            return
+            return None
         chunks = self.chunks or ()
         self.request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self.execute()
+        if getattr(self.connection, "awaits_delegate_finish", False):
+            # The connection awaits what finish() returns inside its own
+            # task: an async handler then needs no Task of its own.
+            return self._start(inline=True)
+        self._start(inline=False)
+        return None
 
     def on_connection_close(self) -> None:
         if self.stream_request_body:
@@ -529,6 +536,14 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             self.chunks = None
 
     def execute(self) -> Awaitable[None] | None:
+        """Runs the handler; returns the future a streaming handler's
+        ``prepare()`` resolves (None otherwise)."""
+        self._start(inline=False)
+        return self.handler._prepared_future  # type: ignore[union-attr]
+
+    def _start(self, inline: bool) -> Awaitable[None] | None:
+        """Creates the handler and runs it inline as far as it goes. The
+        remainder, if any, is returned (``inline``) or scheduled as a Task."""
         app = self.application
         settings = app.settings
         if not settings.get("compiled_template_cache", True):
@@ -544,11 +559,12 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         if self.stream_request_body:
             handler._prepared_future = asyncio.get_running_loop().create_future()
         rest = handler._execute(transforms, *self.path_args, **self.path_kwargs)
-        if rest is not None:
-            task = asyncio.ensure_future(rest)
-            _running.add(task)
-            task.add_done_callback(_task_done)
-        return handler._prepared_future
+        if rest is None or inline:
+            return rest
+        task = asyncio.ensure_future(rest)
+        _running.add(task)
+        task.add_done_callback(_task_done)
+        return None
 
 
 class ErrorHandler(RequestHandler):
