@@ -220,6 +220,9 @@ class _AsyncCallbackRouter(logging.Filter):
         exc_info = record.exc_info
         if not exc_info or exc_info[1] is None:
             return True
+        msg = record.msg
+        if not (isinstance(msg, str) and msg.startswith("Exception in callback")):
+            return True  # only the loop's report of an escaped exception
         handler = _async_handler.get()
         if handler is None or handler._finished or getattr(self._busy, "on", False):
             return True
