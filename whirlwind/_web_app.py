@@ -38,7 +38,7 @@ import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable
 from inspect import isclass
-from typing import Any
+from typing import Any, cast
 
 from whirlwind import httputil
 from whirlwind._web_handler import (
@@ -210,7 +210,7 @@ class _ApplicationRouter(ReversibleRuleRouter):
                     request,
                     target,
                     rule.target_kwargs,
-                    args,
+                    args,  # type: ignore[arg-type]
                     kw,  # type: ignore[arg-type]
                 )
             params = matcher.match(request)
@@ -393,7 +393,7 @@ class Application(ReversibleRouter):
         else:
             route = self.default_router.find_handler(request)
         if route is not None:
-            return route  # type: ignore[return-value]
+            return cast(_HandlerDelegate, route)
         settings = self.settings
         if settings.get("default_handler_class"):
             return self.get_handler_delegate(
@@ -501,7 +501,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
         if self.stream_request_body:
-            self.request._body_future = asyncio.get_running_loop().create_future()
+            self.request._body_future = asyncio.get_running_loop().create_future()  # type: ignore[attr-defined]
             return self.execute()
         return None
 
@@ -515,7 +515,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
 
     def finish(self) -> Awaitable[None] | None:  # type: ignore[override]
         if self.stream_request_body:
-            fut = self.request._body_future
+            fut = self.request._body_future  # type: ignore[attr-defined]
             if not fut.done():
                 fut.set_result(None)
             return None
@@ -570,7 +570,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
 class ErrorHandler(RequestHandler):
     """Answers every request with ``status_code`` (the 404 of unknown URLs)."""
 
-    def initialize(self, status_code: int) -> None:  # type: ignore[override]
+    def initialize(self, status_code: int) -> None:
         self.set_status(status_code)
 
     def prepare(self) -> None:
@@ -596,7 +596,7 @@ class RedirectHandler(RequestHandler):
     the URL's scheme or host (400): that would make an open redirect.
     """
 
-    def initialize(self, url: str, permanent: bool = True) -> None:  # type: ignore[override]
+    def initialize(self, url: str, permanent: bool = True) -> None:
         self._url = url
         self._permanent = permanent
 
@@ -640,7 +640,7 @@ class FallbackHandler(RequestHandler):
     (r".*", FallbackHandler, dict(fallback=wsgi_app))
     """
 
-    def initialize(  # type: ignore[override]
+    def initialize(
         self, fallback: Callable[[httputil.HTTPServerRequest], None]
     ) -> None:
         self.fallback = fallback

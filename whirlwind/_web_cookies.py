@@ -290,8 +290,10 @@ class _CookieMixin:
     if TYPE_CHECKING:
         request: httputil.HTTPServerRequest
         application: Any
-        settings: dict[str, Any]
         current_user: Any
+
+        @property
+        def settings(self) -> dict[str, Any]: ...
 
         def get_argument(
             self, name: str, default: Any = ..., strip: bool = True
@@ -303,7 +305,7 @@ class _CookieMixin:
     @property
     def cookies(self) -> dict[str, http.cookies.Morsel[str]]:
         """The request's cookies (an alias of ``self.request.cookies``)."""
-        return self.request.cookies  # type: ignore[no-any-return]
+        return self.request.cookies
 
     def get_cookie(self, name: str, default: str | None = None) -> str | None:
         """Returns the value of the request cookie ``name``, or ``default``."""
@@ -533,7 +535,7 @@ class _CookieMixin:
             if token is None or timestamp is None:
                 version, token, timestamp = None, os.urandom(16), time.time()
             raw = self._raw_xsrf_token = (version, token, timestamp)
-        return raw  # type: ignore[no-any-return]
+        return raw
 
     def _decode_xsrf_token(
         self, cookie: str
@@ -626,7 +628,8 @@ class _CookieMixin:
 
     def _origin_matches_host(self, origin: str) -> bool:
         netloc = urllib.parse.urlsplit(origin).netloc.lower()
-        return netloc == self.request.headers.get("Host", "").lower()
+        host: str = self.request.headers.get("Host", "")
+        return netloc == host.lower()
 
     def check_trusted_origin(self, origin: str) -> bool:
         """Whether a cross-origin request from ``origin`` may proceed.
@@ -634,4 +637,4 @@ class _CookieMixin:
         The default trusts the origins in the ``trusted_origins`` setting.
         Override for pattern-based rules.
         """
-        return origin in self.application.settings.get("trusted_origins", ())
+        return bool(origin in self.application.settings.get("trusted_origins", ()))

@@ -290,7 +290,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         self._transforms = []
         self.clear()
         assert request.connection is not None
-        request.connection.set_close_callback(self.on_connection_close)
+        request.connection.set_close_callback(self.on_connection_close)  # type: ignore[attr-defined]
         self.initialize(**kwargs)
 
     def _initialize(self) -> None:
@@ -474,7 +474,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         Invalid UTF-8 is a 400. Override for other encodings.
         """
         try:
-            return to_unicode(value)  # type: ignore[no-any-return]
+            return to_unicode(value)
         except UnicodeDecodeError:
             raise HTTPError(
                 400, "Invalid unicode in {}: {!r}".format(name or "url", value[:40])
@@ -545,13 +545,13 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             if jar:
                 for morsel in jar.values():
                     self.add_header("Set-Cookie", morsel.OutputString(None))
-            return conn.write_headers(  # type: ignore[no-any-return]
+            return conn.write_headers(
                 _start_line(self._status_code, self._reason), self._headers, chunk
             )
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
         if self.request.method != "HEAD":
-            return conn.write(chunk)  # type: ignore[no-any-return]
+            return conn.write(chunk)
         done: asyncio.Future[None] = asyncio.get_event_loop().create_future()
         done.set_result(None)
         return done
@@ -594,7 +594,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 headers["Content-Length"] = str(size)
         conn = self.request.connection
         assert conn is not None
-        conn.set_close_callback(None)
+        conn.set_close_callback(None)  # type: ignore[attr-defined]
         future = self.flush(include_footers=True)
         conn.finish()
         self._log()
@@ -803,8 +803,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             if self._finished:
                 return None
             if self._stream_request_body:
-                return self._resume(request._body_future, _AFTER_BODY)
-            result = getattr(self, request.method.lower())(  # type: ignore[union-attr]
+                return self._resume(request._body_future, _AFTER_BODY)  # type: ignore[attr-defined]
+            result = getattr(self, request.method.lower())(
                 *self.path_args, **self.path_kwargs
             )
             if result is not None:
@@ -826,7 +826,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 if self._finished:
                     return
                 if self._stream_request_body:
-                    pending, stage = self.request._body_future, _AFTER_BODY
+                    pending, stage = self.request._body_future, _AFTER_BODY  # type: ignore[attr-defined]
                 else:
                     stage = _CALL_METHOD
             if stage == _AFTER_BODY:
@@ -836,7 +836,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                     return
                 stage = _CALL_METHOD
             if stage == _CALL_METHOD:
-                pending = getattr(self, self.request.method.lower())(  # type: ignore[union-attr]
+                pending = getattr(self, self.request.method.lower())(
                     *self.path_args, **self.path_kwargs
                 )
             if pending is not None:
@@ -954,7 +954,7 @@ def authenticated(method: _Method) -> _Method:
                     if urllib.parse.urlsplit(url).scheme:
                         next_url = self.request.full_url()
                     else:
-                        next_url = self.request.uri  # type: ignore[assignment]
+                        next_url = self.request.uri
                     url += "?" + urlencode({"next": next_url})
                 self.redirect(url)
                 return None

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from whirlwind import escape, template
 from whirlwind import locale as _locale
@@ -49,8 +49,10 @@ class _RenderMixin:
     if TYPE_CHECKING:
         request: httputil.HTTPServerRequest
         application: Any
-        settings: dict[str, Any]
         _finished: bool
+
+        @property
+        def settings(self) -> dict[str, Any]: ...
 
         def finish(self, chunk: Any = None) -> Any: ...
         def require_setting(self, name: str, feature: str = ...) -> None: ...
@@ -69,8 +71,7 @@ class _RenderMixin:
                 (name, self._ui_method(fn)) for name, fn in app.ui_methods.items()
             )
             ui["_tt_modules"] = ui["modules"] = _UIModuleNamespace(
-                self,
-                app.ui_modules,  # type: ignore[arg-type]
+                cast("RequestHandler", self), app.ui_modules
             )
             self.__dict__["_ui"] = ui
         return ui
@@ -83,10 +84,11 @@ class _RenderMixin:
         def render(*args: Any, **kwargs: Any) -> str:
             active: dict[str, UIModule] | None = self.__dict__.get("_active_modules")
             if active is None:
-                active = self._active_modules = {}
+                active = {}
+                self.__dict__["_active_modules"] = active
             if name not in active:
                 active[name] = module(self)  # type: ignore[arg-type]
-            return _unicode(active[name].render(*args, **kwargs))  # type: ignore[no-any-return]
+            return _unicode(active[name].render(*args, **kwargs))
 
         return render
 
@@ -213,7 +215,7 @@ class _RenderMixin:
         tmpl = loader.load(template_name)
         namespace = self.get_template_namespace()
         namespace.update(kwargs)
-        return tmpl.generate(**namespace)  # type: ignore[no-any-return]
+        return tmpl.generate(**namespace)
 
     def get_template_namespace(self) -> dict[str, Any]:
         """The names every template sees: ``handler``, ``request``,
@@ -263,7 +265,7 @@ class _RenderMixin:
             if loc is None:
                 loc = self.get_browser_locale()
             self._locale = loc
-        return loc  # type: ignore[no-any-return]
+        return loc
 
     @locale.setter
     def locale(self, value: _locale.Locale) -> None:
@@ -404,12 +406,12 @@ class UIModule:
 
 
 class _linkify(UIModule):
-    def render(self, text: str, **kwargs: Any) -> str:  # type: ignore[override]
-        return escape.linkify(text, **kwargs)  # type: ignore[no-any-return]
+    def render(self, text: str, **kwargs: Any) -> str:
+        return escape.linkify(text, **kwargs)
 
 
 class _xsrf_form_html(UIModule):
-    def render(self) -> str:  # type: ignore[override]
+    def render(self) -> str:
         return self.handler.xsrf_form_html()
 
 
@@ -424,7 +426,7 @@ class TemplateModule(UIModule):
         self._resource_list: list[dict[str, Any]] = []
         self._resource_dict: dict[str, dict[str, Any]] = {}
 
-    def render(self, path: str, **kwargs: Any) -> bytes:  # type: ignore[override]
+    def render(self, path: str, **kwargs: Any) -> bytes:
         def set_resources(**resources: Any) -> str:
             known = self._resource_dict.get(path)
             if known is None:

@@ -102,7 +102,7 @@ class StaticFileHandler(RequestHandler):
     _lock = threading.Lock()
     allowed_symlink_directory: str | list[str] | None = None
 
-    def initialize(  # type: ignore[override]
+    def initialize(
         self,
         path: str,
         default_filename: str | None = None,
@@ -118,10 +118,10 @@ class StaticFileHandler(RequestHandler):
         with cls._lock:
             cls._static_hashes = {}
 
-    def head(self, path: str) -> Awaitable[None]:  # type: ignore[override]
+    def head(self, path: str) -> Awaitable[None]:
         return self.get(path, include_body=False)
 
-    async def get(self, path: str, include_body: bool = True) -> None:  # type: ignore[override]
+    async def get(self, path: str, include_body: bool = True) -> None:
         self.path = self.parse_url_path(path)
         del path  # only the parsed path may be used from here on
         absolute = self.get_absolute_path(self.root, self.path)
@@ -171,7 +171,7 @@ class StaticFileHandler(RequestHandler):
             return
         content = self.get_content(self.absolute_path, start, end)
         if isinstance(content, bytes):
-            content = [content]  # type: ignore[assignment]
+            content = [content]
         for chunk in content:
             try:
                 self.write(chunk)
@@ -340,7 +340,7 @@ class StaticFileHandler(RequestHandler):
         st = self.__dict__.get("_stat_result")
         if st is None:
             st = self._stat_result = os.stat(self.absolute_path)
-        return st  # type: ignore[no-any-return]
+        return st
 
     def get_content_size(self) -> int:
         """The size of the content in bytes."""

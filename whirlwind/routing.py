@@ -528,4 +528,4 @@ def _unquote_or_none(s: str | None) -> bytes | None:
     """URL-unescapes a matched group to bytes; an unmatched optional group stays None."""
     if s is None:
         return None
-    return url_unescape(s, encoding=None, plus=False)  # type: ignore[no-any-return]
+    return url_unescape(s, encoding=None, plus=False)
