@@ -143,6 +143,7 @@ _xhtml_escape = escape.xhtml_escape
 def _escape_value(value: Any, _str: type[str] = str) -> str:
     """The fused `xhtml_escape` for `{{ }}`: value -> escaped str."""
     cls = type(value)
+    text: str
     if cls is _str:
         text = value
     elif cls is int or cls is float:
@@ -159,7 +160,7 @@ def _escape_value(value: Any, _str: type[str] = str) -> str:
             .replace('"', "&quot;")
             .replace("'", "&#x27;")
         )
-    return text  # type: ignore[no-any-return]
+    return text
 
 
 def _raw_value(value: Any) -> str:
@@ -435,8 +436,18 @@ class _Origin:
             lines = [line + "\n" for line in template._source_lines]
             linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
         line = max(self.line, 1)
-        code = compile("\n" * (line - 1) + "raise _tt_marker", filename, "exec")
-        code = code.replace(co_name="<template>")
+        source = template._source_lines
+        text = source[line - 1] if line <= len(source) else ""
+        # A `raise` whose position spans the whole template line, so the
+        # traceback shows the line without misleading ^^^ markers.
+        start = len(text.encode()) - len(text.lstrip().encode())
+        stmt = ast.Raise(exc=ast.Name(id="_tt_marker", ctx=ast.Load()), cause=None)
+        module = ast.Module(body=[stmt], type_ignores=[])
+        for node in ast.walk(stmt):
+            node.lineno = node.end_lineno = line  # type: ignore[attr-defined]
+            node.col_offset = start  # type: ignore[attr-defined]
+            node.end_col_offset = max(len(text.rstrip().encode()), start)  # type: ignore[attr-defined]
+        code = compile(module, filename, "exec").replace(co_name="<template>")
         try:
             exec(code, {"_tt_marker": _FrameMarker, "__name__": template.name})
         except _FrameMarker:
@@ -918,6 +929,7 @@ def _parse(
     template: Template,
     in_block: str | None = None,
     in_loop: str | None = None,
+    block_line: int = 0,
 ) -> _Body:
     body = _Body([])
     nodes = body.nodes
@@ -926,7 +938,9 @@ def _parse(
         tag = _find_tag(text, reader.pos)
         if tag < 0:
             if in_block:
-                raise reader.error(f"Missing {{% end %}} block for {in_block}")
+                raise reader.error(
+                    f"Missing {{% end %}} block for {in_block}", block_line
+                )
             nodes.append(reader.text_node(len(text)))
             return body
         if tag > reader.pos:
@@ -1009,13 +1023,13 @@ def _parse(
             nodes.append(_Expression(expression, line, raw=True))
         elif operator in _BLOCK_DIRECTIVES:
             if operator in ("for", "while"):
-                inner = _parse(reader, template, operator, operator)
+                inner = _parse(reader, template, operator, operator, line)
             elif operator == "apply":
                 # The body becomes a nested function: break/continue can't
                 # reach an enclosing loop from there.
-                inner = _parse(reader, template, operator, None)
+                inner = _parse(reader, template, operator, None, line)
             else:
-                inner = _parse(reader, template, operator, in_loop)
+                inner = _parse(reader, template, operator, in_loop, line)
             if operator == "apply":
                 if not suffix:
                     raise reader.error("apply missing method name", line)
