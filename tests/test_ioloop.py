@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import LoopFactory
 from whirlwind import gen
 from whirlwind.ioloop import AsyncIOLoop, AsyncIOMainLoop, IOLoop, PeriodicCallback
+from whirlwind.util import TimeoutError
 
 # Timers may fire up to one clock tick early relative to time.time().
 EARLY = 0.01
@@ -521,6 +522,9 @@ def test_periodic_callback_skips_overrun_slots(io_loop: IOLoop) -> None:
         starts.append(io_loop.time())
         if len(starts) == 1:
             time.sleep(period * 3.5)  # overrun three whole slots
+        else:
+            pc.stop()
+            io_loop.stop()
 
     def watch() -> None:
         scheduled_after.append(pc._next_timeout)
@@ -529,8 +533,9 @@ def test_periodic_callback_skips_overrun_slots(io_loop: IOLoop) -> None:
     pc.start()
     origin = pc._next_timeout - period
     io_loop.call_later(period * 1.5, watch)  # while the first run is blocking...
-    io_loop.call_later(period * 6, lambda: (watch(), pc.stop(), io_loop.stop()))
+    safety = _stop_later(io_loop)
     io_loop.start()
+    assert not safety
     # After the overrun, the next run was put on the original grid, past "now",
     # instead of the missed slots being run back to back.
     late_slot = (scheduled_after[0] - origin) / period

@@ -38,7 +38,7 @@ import types
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from functools import singledispatch
 from inspect import isawaitable
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar, Union, cast
 
 from whirlwind.concurrent import (
     Future,
@@ -177,7 +177,7 @@ def coroutine(func: Callable[..., Any]) -> Callable[..., Future[Any]]:
         future_set_result_unless_cancelled(future, result)
         return future
 
-    wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+    wrapper.__wrapped__ = func
     wrapper.__tornado_coroutine__ = True  # type: ignore[attr-defined]
     return wrapper
 
@@ -317,13 +317,13 @@ def convert_yielded(yielded: _Yieldable) -> Future[Any]:
     ``@convert_yielded.register(SomeType)``.
     """
     if yielded is None or yielded is moment:
-        return moment  # type: ignore[no-any-return]
+        return cast("Future[Any]", moment)
     if yielded is _null_future:
-        return _null_future  # type: ignore[no-any-return]
+        return cast("Future[Any]", _null_future)
     if isinstance(yielded, (list, dict)):
         return multi(yielded)
     if is_future(yielded):
-        return yielded  # type: ignore[return-value]
+        return cast("Future[Any]", yielded)
     if isawaitable(yielded):
         return _wrap_awaitable(yielded)
     raise BadYieldError(f"yielded unknown object {yielded!r}")

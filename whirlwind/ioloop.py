@@ -48,7 +48,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from whirlwind.concurrent import (
     Future,
@@ -181,7 +181,7 @@ class IOLoop(Configurable):
     # --- finding the loop -------------------------------------------------
 
     @staticmethod
-    def current(instance: bool = True) -> IOLoop | None:  # type: ignore[return]
+    def current(instance: bool = True) -> IOLoop | None:
         """The `IOLoop` of the running or current asyncio loop.
 
         With no usable asyncio loop, ``instance=True`` (the default) starts a
@@ -199,7 +199,7 @@ class IOLoop(Configurable):
             return None
         if loop is None:
             loop = _new_current_loop()
-        return AsyncIOMainLoop(asyncio_loop=loop)
+        return cast(IOLoop, AsyncIOMainLoop(asyncio_loop=loop))
 
     @staticmethod
     def instance() -> IOLoop:
@@ -247,7 +247,7 @@ class IOLoop(Configurable):
     def _clear_current_hook(self) -> None:
         pass
 
-    def initialize(self, make_current: bool = True) -> None:  # type: ignore[override]
+    def initialize(self, make_current: bool = True) -> None:
         if make_current:
             self._make_current()
 

@@ -92,6 +92,7 @@ class LogFormatter(logging.Formatter):
     ) -> None:
         super().__init__(datefmt=datefmt)
         self._fmt = fmt
+        self._layout = fmt
         self._colors: dict[int, str] = {}
         self._normal = ""
         if color and _stderr_supports_color():
@@ -126,7 +127,7 @@ class LogFormatter(logging.Formatter):
             record.color, record.end_color = color, self._normal
         else:
             record.color = record.end_color = ""
-        formatted = self._fmt % record.__dict__
+        formatted = self._layout % record.__dict__
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:

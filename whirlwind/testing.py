@@ -30,12 +30,12 @@ import unittest
 import warnings
 from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from whirlwind import gen
 from whirlwind.ioloop import AsyncIOMainLoop, IOLoop
 from whirlwind.log import app_log
-from whirlwind.util import raise_exc_info
+from whirlwind.util import TimeoutError, raise_exc_info
 
 if TYPE_CHECKING:
     from whirlwind.httpclient import AsyncHTTPClient, HTTPResponse
@@ -144,7 +144,7 @@ class AsyncTestCase(unittest.TestCase):
 
     def get_new_ioloop(self) -> IOLoop:
         """Build the loop for one test (a new whirlwind loop by default)."""
-        return IOLoop(make_current=False)
+        return cast(IOLoop, IOLoop(make_current=False))
 
     def _handle_exception(
         self, typ: type[Exception], value: Exception, tb: TracebackType
@@ -287,10 +287,11 @@ class AsyncHTTPTestCase(AsyncTestCase):
             url = path
         else:
             url = self.get_url(path)
-        return self.io_loop.run_sync(  # type: ignore[no-any-return]
+        response = self.io_loop.run_sync(
             lambda: self.http_client.fetch(url, raise_error=raise_error, **kwargs),
             timeout=get_async_test_timeout(),
         )
+        return cast("HTTPResponse", response)
 
     def get_httpserver_options(self) -> dict[str, Any]:
         """Keyword arguments for the `.HTTPServer`."""
@@ -375,7 +376,7 @@ def gen_test(
         @functools.wraps(coro)
         def run_test(self: AsyncTestCase, *args: Any, **kwargs: Any) -> None:
             try:
-                return self.io_loop.run_sync(  # type: ignore[no-any-return]
+                self.io_loop.run_sync(
                     functools.partial(coro, self, *args, **kwargs), timeout=timeout
                 )
             except TimeoutError as e:

@@ -100,7 +100,7 @@ class GzipDecompressor:
                 raise zlib.error(f"expected a gzip member, got {bytes(value[:2])!r}")
             # wbits 16+MAX_WBITS: zlib parses and checks the gzip header/trailer.
             self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = self._member.decompress(value, max_length)
+        out: bytes = self._member.decompress(value, max_length)
         if self._member.eof:
             # unconsumed_tail may hold stale bytes at eof; unused_data is right.
             self._tail = self._member.unused_data

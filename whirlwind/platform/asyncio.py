@@ -51,7 +51,7 @@ def __getattr__(name: str) -> Any:
             warnings.simplefilter("ignore", DeprecationWarning)
             base: Any = asyncio.DefaultEventLoopPolicy
 
-        class AnyThreadEventLoopPolicy(base):  # type: ignore[misc, valid-type]
+        class AnyThreadEventLoopPolicy(base):  # type: ignore[misc]
             """A policy that makes a loop for any thread that asks (deprecated)."""
 
             def __init__(self) -> None:
