@@ -10,6 +10,8 @@ import socket
 import ssl
 import stat
 import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -527,3 +529,55 @@ def test_ssl_wrap_socket_rejects_wrong_hostname(cert: tuple[str, str]) -> None:
     options = {"ca_certs": cert[0], "cert_reqs": ssl.CERT_REQUIRED}
     with pytest.raises(ssl.SSLCertVerificationError):
         _tls_exchange(cert, options, "not-the-host.example")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs resource limits")
+def test_add_accept_handler_pauses_when_out_of_descriptors() -> None:
+    # In a child interpreter: exhaust the descriptor limit, connect, and check
+    # that accept() failing with EMFILE is logged once per pause instead of
+    # spinning, and that the connection is accepted once descriptors free up.
+    code = textwrap.dedent("""
+        import asyncio, logging, os, resource, socket, sys
+        from whirlwind.loop import new_event_loop
+        from whirlwind.netutil import add_accept_handler, bind_sockets
+
+        records = []
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record.getMessage())
+        logging.getLogger("whirlwind.general").addHandler(Keep())
+
+        async def main():
+            (sock,) = bind_sockets(0, "127.0.0.1")
+            port = sock.getsockname()[1]
+            got = asyncio.get_running_loop().create_future()
+            remove = add_accept_handler(sock, lambda c, a: got.set_result(c))
+            client = socket.create_connection(("127.0.0.1", port))
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            fillers = []
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+            try:
+                while True:
+                    fillers.append(os.dup(0))
+            except OSError:
+                pass
+            await asyncio.sleep(0.4)   # accept fails, pauses, retries, fails
+            assert not got.done()
+            for fd in fillers:
+                os.close(fd)
+            conn = await asyncio.wait_for(got, 5)
+            conn.close(); client.close(); remove(); sock.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+        loop = new_event_loop()
+        loop.run_until_complete(main())
+        loop.close()
+        pauses = [r for r in records if r.startswith("accept() failed")]
+        assert 1 <= len(pauses) <= 4, records
+        print("ok")
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ok\n"

@@ -8,6 +8,7 @@ import os
 import socket
 import ssl
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -84,12 +85,16 @@ async def echo_server(
     """An asyncio echo server (independent of whirlwind's streams); yields port, peers."""
     peers: list[Any] = []
     writers: list[asyncio.StreamWriter] = []
+    tasks: list[asyncio.Task[Any]] = []
 
     async def handle(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         peers.append(writer.get_extra_info("peername"))
         writers.append(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.append(task)
         try:
             while data := await reader.read(4096):
                 writer.write(data)
@@ -107,7 +112,8 @@ async def echo_server(
         for w in writers:
             w.close()
         await server.wait_closed()
-        await asyncio.sleep(0)  # let the handlers finish
+        # Let every handler finish before the loop closes under it.
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
 
 
 async def roundtrip(stream: IOStream) -> bytes:
@@ -274,8 +280,11 @@ def test_failed_primary_family_starts_secondary_at_once() -> None:
                     ]
                 )
                 stream = await TCPClient(resolver).connect("example.com", port)
-                stream.close()
-                return int(stream.socket.family) if stream.socket else socket.AF_INET6
+                try:
+                    await roundtrip(stream)
+                    return int(stream.socket.family)
+                finally:
+                    stream.close()
 
     assert run(main()) == socket.AF_INET6
 
@@ -440,16 +449,40 @@ def test_tls_connect_with_dict_options(cert: tuple[str, str]) -> None:
 
 
 def test_tls_certificate_for_another_host_fails(cert: tuple[str, str]) -> None:
-    async def main() -> None:
-        async with echo_server(ssl_ctx=_server_context(cert)) as (port, _):
-            resolver = FixedResolver([(socket.AF_INET, ("127.0.0.1", port))])
-            client_ctx = ssl.create_default_context(cafile=cert[0])
-            with pytest.raises(ssl.SSLError):
-                await TCPClient(resolver).connect(
-                    "wrong.example", port, ssl_options=client_ctx, timeout=5
-                )
+    # The server is a blocking thread, so its side of the failed handshake is
+    # over (and its socket closed) when the thread is joined.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server_errors: list[BaseException] = []
 
-    run(main())
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        try:
+            with _server_context(cert).wrap_socket(conn, server_side=True):
+                pass
+        except (ssl.SSLError, OSError) as e:
+            server_errors.append(e)
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=serve_one)
+    thread.start()
+
+    async def main() -> None:
+        resolver = FixedResolver([(socket.AF_INET, ("127.0.0.1", port))])
+        client_ctx = ssl.create_default_context(cafile=cert[0])
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await TCPClient(resolver).connect(
+                "wrong.example", port, ssl_options=client_ctx, timeout=5
+            )
+
+    try:
+        run(main())
+    finally:
+        thread.join(10)
+        listener.close()
+    assert len(server_errors) == 1  # the client refused the handshake
 
 
 def test_tls_handshake_timeout_closes_the_socket() -> None:

@@ -66,10 +66,21 @@ class EchoServer(TCPServer):
         super().__init__(**kwargs)
         self.streams: list[IOStream] = []
         self.addresses: list[Any] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    async def shutdown(self) -> None:
+        """Stop, close every connection and let every handler finish."""
+        self.stop()
+        for stream in self.streams:
+            stream.close()
+        await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 5)
 
     async def handle_stream(self, stream: IOStream, address: Any) -> None:
         self.streams.append(stream)
         self.addresses.append(address)
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.append(task)
         try:
             while True:
                 line = await stream.read_until(b"\n")
@@ -103,7 +114,7 @@ def test_coroutine_handler_echoes() -> None:
             b = await echo_once(port)
             return a, b, server.addresses[0][0]
         finally:
-            server.stop()
+            await server.shutdown()
 
     assert run(main()) == (b"hello\n", b"hello\n", "127.0.0.1")
 
@@ -149,7 +160,7 @@ def test_accepted_tcp_sockets_get_nodelay() -> None:
             await writer.wait_closed()
             return int(nodelay)
         finally:
-            server.stop()
+            await server.shutdown()
 
     assert run(main()) != 0
 
@@ -205,7 +216,7 @@ def test_sync_exception_is_logged_and_server_keeps_going(
             await writer.wait_closed()
             return await echo_once(port)
         finally:
-            server.stop()
+            await server.shutdown()
 
     with caplog.at_level(logging.ERROR, logger="whirlwind.application"):
         assert run(main()) == b"hello\n"
@@ -225,6 +236,7 @@ def test_stop_closes_listeners_and_is_idempotent() -> None:
         assert sockets[0].fileno() == -1
         with pytest.raises(ConnectionRefusedError):
             await asyncio.open_connection("127.0.0.1", port)
+        await server.shutdown()
 
     run(main())
 
@@ -270,7 +282,7 @@ def test_listen_with_reuse_port() -> None:
         try:
             return await echo_once(port)
         finally:
-            server.stop()
+            await server.shutdown()
 
     assert run(main()) == b"hello\n"
 
@@ -288,7 +300,7 @@ def test_bind_then_start_single_process() -> None:
         try:
             return await echo_once(port)
         finally:
-            server.stop()
+            await server.shutdown()
 
     assert run(main()) == b"hello\n"
 
@@ -301,7 +313,7 @@ def test_ipv6_listener() -> None:
         try:
             return await echo_once(port, "::1"), server.addresses[0][0]
         finally:
-            server.stop()
+            await server.shutdown()
 
     assert run(main()) == (b"hello\n", "::1")
 
@@ -321,7 +333,7 @@ def test_unix_socket_listener(tmp_path: Path) -> None:
             await writer.wait_closed()
             return data, family
         finally:
-            server.stop()
+            await server.shutdown()
 
     assert run(main()) == (b"over unix\n", socket.AF_UNIX)
 
@@ -378,7 +390,7 @@ def test_tls_with_dict_options(cert: tuple[str, str]) -> None:
             )
             return data, isinstance(server.streams[0], SSLIOStream)
         finally:
-            server.stop()
+            await server.shutdown()
 
     assert run(main()) == (b"hello\n", True)
 
@@ -395,7 +407,7 @@ def test_tls_with_context(cert: tuple[str, str]) -> None:
                 port, ssl=_client_context(cert), server_hostname="localhost"
             )
         finally:
-            server.stop()
+            await server.shutdown()
 
     assert run(main()) == b"hello\n"
 
@@ -423,7 +435,7 @@ def test_tls_handshake_failure_does_not_stop_server(
                 port, ssl=_client_context(cert), server_hostname="localhost"
             )
         finally:
-            server.stop()
+            await server.shutdown()
 
     with caplog.at_level(logging.WARNING):
         assert run(main()) == b"hello\n"

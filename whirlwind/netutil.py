@@ -234,31 +234,30 @@ if hasattr(socket, "AF_UNIX"):
 # takes effect within the same burst (the socket may already be closed).
 
 
-def add_accept_handler(
-    sock: socket.socket, callback: Callable[[socket.socket, Any], None]
-) -> Callable[[], None]:
-    """Accept connections on the listening socket ``sock`` from the event loop.
+class _Acceptor:
+    """The reader callback of one listening socket (see the theory above)."""
 
-    ``callback(connection, address)`` is called for each new connection, with the
-    connected socket and the peer's address (not the ``(fd, events)`` signature
-    of `IOLoop.add_handler`).
+    __slots__ = ("sock", "fd", "callback", "loop", "removed", "watching")
 
-    Returns a function that stops accepting: after it is called, ``callback`` is
-    not called again, even for connections already accepted in the current burst.
-    """
-    loop = _event_loop()
-    fd = sock.fileno()
-    state = {"removed": False, "watching": True}
+    def __init__(
+        self,
+        sock: socket.socket,
+        callback: Callable[[socket.socket, Any], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.callback = callback
+        self.loop = loop
+        self.removed = False
+        self.watching = True
+        loop.add_reader(self.fd, self.on_readable)
 
-    def resume() -> None:
-        if not state["removed"] and not state["watching"]:
-            state["watching"] = True
-            loop.add_reader(fd, on_readable)
-
-    def on_readable() -> None:
-        accept = sock.accept
+    def on_readable(self) -> None:
+        accept = self.sock.accept
+        callback = self.callback
         for _ in range(_DEFAULT_BACKLOG):
-            if state["removed"]:
+            if self.removed:
                 return
             try:
                 connection, address = accept()
@@ -272,21 +271,38 @@ def add_accept_handler(
                 gen_log.error(
                     "accept() failed (%s); pausing for %.2fs", e, _ACCEPT_PAUSE
                 )
-                state["watching"] = False
-                loop.remove_reader(fd)
-                loop.call_later(_ACCEPT_PAUSE, resume)
+                self.watching = False
+                self.loop.remove_reader(self.fd)
+                self.loop.call_later(_ACCEPT_PAUSE, self.resume)
                 return
             callback(connection, address)
 
-    def remove_handler() -> None:
-        if state["removed"]:
-            return
-        state["removed"] = True
-        if state["watching"] and not loop.is_closed():
-            loop.remove_reader(fd)
+    def resume(self) -> None:
+        if not self.removed and not self.watching and not self.loop.is_closed():
+            self.watching = True
+            self.loop.add_reader(self.fd, self.on_readable)
 
-    loop.add_reader(fd, on_readable)
-    return remove_handler
+    def remove(self) -> None:
+        if self.removed:
+            return
+        self.removed = True
+        if self.watching and not self.loop.is_closed():
+            self.loop.remove_reader(self.fd)
+
+
+def add_accept_handler(
+    sock: socket.socket, callback: Callable[[socket.socket, Any], None]
+) -> Callable[[], None]:
+    """Accept connections on the listening socket ``sock`` from the event loop.
+
+    ``callback(connection, address)`` is called for each new connection, with the
+    connected socket and the peer's address (not the ``(fd, events)`` signature
+    of `IOLoop.add_handler`).
+
+    Returns a function that stops accepting: after it is called, ``callback`` is
+    not called again, even for connections already accepted in the current burst.
+    """
+    return _Acceptor(sock, callback, _event_loop()).remove
 
 
 def is_valid_ip(ip: str) -> bool:

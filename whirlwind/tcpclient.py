@@ -343,4 +343,6 @@ class TCPClient:
         except BaseException:
             sock.close()
             raise
-        return stream, stream.connect(addr)
+        connecting = stream.connect(addr)
+        assert connecting is not None  # None only in the classic callback form
+        return stream, connecting
