@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests._web_support import LogCapture, serve
-from whirlwind import template, web
+from whirlwind import httputil, template, web
 from whirlwind.ioloop import IOLoop
 from whirlwind.log import access_log, app_log, gen_log
 
@@ -678,8 +678,6 @@ class _RecordingConnection:
 
 
 def test_delegate_finish_returns_async_remainder_when_connection_awaits_it() -> None:
-    from whirlwind import httputil
-
     app = web.Application([("/", Hello), ("/async", AsyncHello)])
 
     async def run(path: str) -> tuple[_RecordingConnection, Any]:
@@ -699,3 +697,99 @@ def test_delegate_finish_returns_async_remainder_when_connection_awaits_it() -> 
     conn, rest = asyncio.run(run("/async"))
     assert rest is not None and conn.finished and conn.body == b"async True"
     assert conn.head[0].code == 200
+
+
+# -- more built-ins, settings and template files -------------------------------------------------
+
+
+def wsgi_like_fallback(request: Any) -> None:
+    body = b"fallback got " + request.path.encode()
+    request.connection.write_headers(
+        httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+        httputil.HTTPHeaders({"Content-Length": str(len(body))}),
+        body,
+    )
+    request.connection.finish()
+
+
+class Defaults(web.RequestHandler):
+    def set_default_headers(self) -> None:
+        self.set_header("X-Frame-Options", "DENY")
+
+    def compute_etag(self) -> None:
+        return None
+
+    def get(self) -> None:
+        if self.get_argument("fail", None):
+            raise web.HTTPError(400)
+        db = self.settings["database"]
+        self.write(
+            f"{db} {self.reverse_url('defaults')} {self.application.settings['database']}"
+        )
+
+
+def test_fallback_default_headers_settings_and_reverse_url() -> None:
+    app = web.Application(
+        [
+            web.url("/defaults", Defaults, name="defaults"),
+            (r"/wsgi/.*", web.FallbackHandler, {"fallback": wsgi_like_fallback}),
+        ],
+        database="db-handle",
+    )
+    with serve(app) as c:
+        r = c.fetch("/defaults")
+        assert r.text == "db-handle /defaults db-handle"
+        assert r.headers["X-Frame-Options"] == "DENY" and "Etag" not in r.headers
+        with LogCapture(gen_log.name):
+            r = c.fetch("/defaults?fail=1")
+        # Default headers survive clear() for error pages.
+        assert r.status == 400 and r.headers["X-Frame-Options"] == "DENY"
+        assert c.fetch("/wsgi/x/y").text == "fallback got /wsgi/x/y"
+        r = c.fetch("/missing")
+        assert r.status == 404
+        assert (
+            r.text
+            == "<html><title>404: Not Found</title><body>404: Not Found</body></html>"
+        )
+
+
+class FilePage(web.RequestHandler):
+    def get(self) -> None:
+        self.render("page.html", text="see http://example.com/x")
+
+
+def test_template_files_static_url_builtin_modules_and_reload(tmp_path: Any) -> None:
+    tdir = tmp_path / "templates"
+    sdir = tmp_path / "static"
+    tdir.mkdir()
+    sdir.mkdir()
+    (sdir / "app.css").write_text("p{}")
+    page = tdir / "page.html"
+    page.write_text(
+        "<html><head></head><body>v1 {{ static_url('app.css') }} "
+        "{% module linkify(text) %} {% module xsrf_form_html() %}</body></html>"
+    )
+    app = web.Application(
+        [("/", FilePage)],
+        template_path=str(tdir),
+        static_path=str(sdir),
+        compiled_template_cache=False,
+    )
+    with serve(app) as c:
+        html = c.fetch("/").text
+        assert "v1 /static/app.css?v=" in html
+        assert '<a href="http://example.com/x">http://example.com/x</a>' in html
+        assert 'name="_xsrf"' in html
+        page.write_text("<html><head></head><body>v2</body></html>")
+        assert "v2" in c.fetch("/").text  # no compiled template cache
+
+
+def test_debug_setting_turns_on_tracebacks_and_no_caches() -> None:
+    app = web.Application([(r"/err/([\w-]+)", Errors)], debug=True, autoreload=False)
+    assert app.settings["serve_traceback"] is True
+    assert app.settings["compiled_template_cache"] is False
+    assert app.settings["static_hash_cache"] is False
+    with serve(app) as c:
+        with LogCapture(app_log.name):
+            r = c.fetch("/err/plain")
+        assert r.status == 500 and "ZeroDivisionError" in r.text
