@@ -793,3 +793,26 @@ def test_debug_setting_turns_on_tracebacks_and_no_caches() -> None:
         with LogCapture(app_log.name):
             r = c.fetch("/err/plain")
         assert r.status == 500 and "ZeroDivisionError" in r.text
+
+
+class ClassicWrapped(web.RequestHandler):
+    @web.asynchronous
+    def get(self) -> None:
+        cb = self.async_callback(self.step, self.get_argument("n"))
+        IOLoop.current().add_callback(cb)
+
+    def step(self, n: str) -> None:
+        if n == "0":
+            raise web.HTTPError(409)
+        self.write("first,")
+        self.flush(callback=self.done)
+
+    def done(self) -> None:
+        self.finish("second")
+
+
+def test_classic_async_callback_and_flush_callback() -> None:
+    with serve(web.Application([("/", ClassicWrapped)])) as c:
+        r = c.fetch("/?n=1")
+        assert (r.status, r.text) == (200, "first,second")
+        assert c.fetch("/?n=0").status == 409

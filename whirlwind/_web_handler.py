@@ -520,12 +520,24 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             message += ". Lists not accepted for security reasons"
         raise TypeError(message)
 
-    def flush(self, include_footers: bool = False) -> asyncio.Future[None]:
+    def flush(
+        self, include_footers: bool = False, callback: Callable[[], Any] | None = None
+    ) -> asyncio.Future[None]:
         """Sends the buffered output; the first flush sends the head too.
 
         Returns a Future that resolves when the data is handed to the socket
-        (await it for flow control).
+        (await it for flow control). The classic ``callback`` is called then
+        too.
         """
+        fut = self._flush(include_footers)
+        if callback is not None:
+            if fut is None:
+                asyncio.get_running_loop().call_soon(callback)
+            else:
+                fut.add_done_callback(lambda f: callback())
+        return fut
+
+    def _flush(self, include_footers: bool) -> asyncio.Future[None]:
         conn = self.request.connection
         assert conn is not None
         buf = self._write_buffer
@@ -616,6 +628,29 @@ class RequestHandler(_RenderMixin, _CookieMixin):
     def _clear_representation_headers(self) -> None:
         for name in ("Content-Encoding", "Content-Language", "Content-Type"):
             self.clear_header(name)
+
+    def async_callback(
+        self, callback: Callable[..., Any] | None, *args: Any, **kwargs: Any
+    ) -> Callable[..., Any] | None:
+        """Classic helper: wraps ``callback`` (with ``args``) so an exception
+        it raises ends this request with an error page instead of escaping
+        to the loop."""
+        if callback is None:
+            return None
+        if args or kwargs:
+            callback = functools.partial(callback, *args, **kwargs)
+        fn = callback
+
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            try:
+                return fn(*a, **kw)
+            except Exception as e:
+                if self._finished:
+                    raise
+                self._handle_exception_safely(e)
+                return None
+
+        return wrapper
 
     # -- errors ------------------------------------------------------------------------
 
