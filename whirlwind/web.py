@@ -77,7 +77,15 @@ from whirlwind._web_render import (
     is_absolute,
 )
 from whirlwind._web_static import StaticFileHandler
-from whirlwind.routing import URLSpec
+from whirlwind.routing import (
+    AnyMatches,
+    DefaultHostMatches,
+    HostMatches,
+    ReversibleRouter,
+    ReversibleRuleRouter,
+    Rule,
+    URLSpec,
+)
 
 url = URLSpec
 
@@ -106,6 +114,13 @@ __all__ = [
     "is_absolute",
     "url",
     "URLSpec",
+    # routing names Tornado's web module also exposes
+    "AnyMatches",
+    "DefaultHostMatches",
+    "HostMatches",
+    "ReversibleRouter",
+    "ReversibleRuleRouter",
+    "Rule",
     "MIN_SUPPORTED_SIGNED_VALUE_VERSION",
     "MAX_SUPPORTED_SIGNED_VALUE_VERSION",
     "DEFAULT_SIGNED_VALUE_VERSION",
