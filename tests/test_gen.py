@@ -6,7 +6,11 @@ import asyncio
 import concurrent.futures
 import contextvars
 import datetime
+import gc
 import logging
+import platform
+import sys
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -355,3 +359,52 @@ def test_cancelling_a_generator_coroutine(io_loop: IOLoop) -> None:
     fut = worker()
     fut.cancel()
     assert fut.cancelled()
+
+
+@pytest.mark.skipif(
+    platform.python_implementation() != "CPython", reason="needs refcounting"
+)
+def test_failed_coroutine_frees_locals_without_gc(io_loop: IOLoop) -> None:
+    # An exception stored in a future must not keep the failed coroutine's
+    # frame (and its locals) alive through a reference cycle.
+    refs: list[weakref.ref[Any]] = []
+
+    class Payload:
+        pass
+
+    @gen.coroutine
+    def inner() -> Any:
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        yield gen.maybe_future(None)  # already done: resumes synchronously
+        raise ValueError("fail")
+
+    @gen.coroutine
+    def outer() -> Any:
+        try:
+            yield inner()
+        except ValueError:
+            pass
+
+    gc.disable()
+    try:
+        io_loop.run_sync(outer)
+        assert refs[0]() is None
+    finally:
+        gc.enable()
+
+
+def test_debug_mode_reports_where_the_coroutine_was_called(io_loop: IOLoop) -> None:
+    io_loop.asyncio_loop.set_debug(True)
+    try:
+
+        @gen.coroutine
+        def waits() -> Any:
+            yield gen.moment
+
+        fut = waits()
+        line = sys._getframe().f_lineno - 1
+        assert f"created at {__file__}:{line}" in repr(fut)
+        io_loop.run_sync(lambda: fut)
+    finally:
+        io_loop.asyncio_loop.set_debug(False)

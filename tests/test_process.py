@@ -170,6 +170,7 @@ def test_fork_processes_twice_is_an_error(tmp_path: Path) -> None:
 def test_set_exit_callback_reports_zero() -> None:
     async def main() -> tuple[int, int | None, int | None]:
         proc = Subprocess(py("pass"))
+        assert proc.io_loop.asyncio_loop is asyncio.get_running_loop()
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         proc.set_exit_callback(done.set_result)
         code = await asyncio.wait_for(done, 10)

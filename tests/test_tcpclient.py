@@ -290,21 +290,43 @@ def test_failed_primary_family_starts_secondary_at_once() -> None:
 
 
 @needs_ipv6
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+
+
 def test_hanging_primary_family_loses_to_secondary() -> None:
-    async def main() -> tuple[bytes, int]:
+    async def main() -> tuple[bytes, int, int]:
         async with hanging_address() as hang, echo_server("::1") as (port, _):
             resolver = FixedResolver(
                 [(socket.AF_INET, hang), (socket.AF_INET6, ("::1", port, 0, 0))]
             )
+            before = _open_fds()
             stream = await asyncio.wait_for(
                 TCPClient(resolver).connect("example.com", port), 5
             )
             try:
-                return await roundtrip(stream), stream.socket.family
+                data = await roundtrip(stream)
+                # The winner and the server's end remain; the loser is closed.
+                grown = _open_fds() - before if before >= 0 else 2
+                return data, stream.socket.family, grown
             finally:
                 stream.close()
 
-    assert run(main()) == (b"ping", socket.AF_INET6)
+    assert run(main()) == (b"ping", socket.AF_INET6, 2)
+
+
+def test_source_port_in_use_fails() -> None:
+    async def main() -> None:
+        async with echo_server() as (port, _):
+            taken = socket.create_server(("127.0.0.1", 0))
+            with taken:
+                busy = taken.getsockname()[1]
+                with pytest.raises(OSError):
+                    await TCPClient().connect(
+                        "127.0.0.1", port, source_ip="127.0.0.1", source_port=busy
+                    )
+
+    run(main())
 
 
 def test_synchronous_failure_moves_on_at_once() -> None:

@@ -129,7 +129,12 @@ moment: Any = _NullFuture()
 
 
 def _new_future() -> Future[Any]:
-    return Future()
+    future: Future[Any] = Future()
+    # In asyncio debug mode, point "created at" at the caller, not at gen.
+    trace = getattr(future, "_source_traceback", None)
+    while trace and trace[-1][0] == __file__:
+        del trace[-1]
+    return future
 
 
 def coroutine(func: Callable[..., Any]) -> Callable[..., Future[Any]]:
@@ -144,38 +149,45 @@ def coroutine(func: Callable[..., Any]) -> Callable[..., Future[Any]]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Future[Any]:
+        # Exceptions raised here carry this frame in their traceback, and the
+        # future stores the exception: the locals are cleared on the way out
+        # so no future -> exception -> frame -> future cycle outlives the call.
         future = _new_future()
         ctx_run = contextvars.copy_context().run
+        result: Any = None
+        yielded: Any = None
         try:
-            result = ctx_run(func, *args, **kwargs)
-        except (Return, StopIteration) as e:
-            result = _return_value(e)
-        except asyncio.CancelledError:
-            future.cancel()
-            return future
-        except Exception as e:
-            future_set_exception_unless_cancelled(future, e)
-            return future
-        else:
-            if isinstance(result, Generator):
-                # Run to the first yield now, so simple coroutines finish
-                # synchronously and side effects happen at call time.
-                try:
-                    yielded = ctx_run(next, result)
-                except (StopIteration, Return) as e:
-                    future_set_result_unless_cancelled(future, _return_value(e))
-                except asyncio.CancelledError:
-                    future.cancel()
-                except Exception as e:
-                    future_set_exception_unless_cancelled(future, e)
-                else:
-                    runner = Runner(ctx_run, result, future, yielded)
-                    # The future keeps its runner alive (and nothing else does):
-                    # dropping the future lets the whole chain be collected.
-                    future.add_done_callback(lambda _f: runner)
+            try:
+                result = ctx_run(func, *args, **kwargs)
+            except (Return, StopIteration) as e:
+                result = _return_value(e)
+            except asyncio.CancelledError:
+                future.cancel()
                 return future
-        future_set_result_unless_cancelled(future, result)
-        return future
+            except Exception as e:
+                future_set_exception_unless_cancelled(future, e)
+                return future
+            if not isinstance(result, Generator):
+                future_set_result_unless_cancelled(future, result)
+                return future
+            # Run to the first yield now, so simple coroutines finish
+            # synchronously and side effects happen at call time.
+            try:
+                yielded = ctx_run(next, result)
+            except (StopIteration, Return) as e:
+                future_set_result_unless_cancelled(future, _return_value(e))
+            except asyncio.CancelledError:
+                future.cancel()
+            except Exception as e:
+                future_set_exception_unless_cancelled(future, e)
+            else:
+                runner = Runner(ctx_run, result, future, yielded)
+                # The future keeps its runner alive (and nothing else does):
+                # dropping the future lets the whole chain be collected.
+                future.add_done_callback(lambda _f: runner)
+            return future
+        finally:
+            future = result = yielded = None
 
     wrapper.__wrapped__ = func
     wrapper.__tornado_coroutine__ = True  # type: ignore[attr-defined]
@@ -210,11 +222,26 @@ class Runner:
             del gen, result_future, first_yielded
             self.ctx_run(self.run)
 
-    def _finish(self) -> None:
+    def _finish(
+        self,
+        value: Any = None,
+        error: BaseException | None = None,
+        cancel: bool = False,
+    ) -> None:
+        # A separate frame: ``run``'s frame (kept alive by the traceback of
+        # ``error``) then never holds the result future in a local.
+        result_future = self.result_future
+        assert result_future is not None
         self.finished = True
         self.future = _null_future
         self.result_future = None
         self.gen = None
+        if cancel:
+            result_future.cancel()
+        elif error is not None:
+            future_set_exception_unless_cancelled(result_future, error)
+        else:
+            future_set_result_unless_cancelled(result_future, value)
 
     def run(self) -> None:
         """Advance the generator until it waits for an unfinished future."""
@@ -245,19 +272,13 @@ class Runner:
                     else:
                         yielded = self.gen.send(value)
                 except (StopIteration, Return) as e:
-                    result_future = self.result_future
-                    self._finish()
-                    future_set_result_unless_cancelled(result_future, _return_value(e))
+                    self._finish(value=_return_value(e))
                     return
                 except asyncio.CancelledError:
-                    result_future = self.result_future
-                    self._finish()
-                    result_future.cancel()
+                    self._finish(cancel=True)
                     return
                 except Exception as e:
-                    result_future = self.result_future
-                    self._finish()
-                    future_set_exception_unless_cancelled(result_future, e)
+                    self._finish(error=e)
                     return
                 if not self.handle_yield(yielded):
                     return
@@ -283,7 +304,10 @@ class Runner:
             return False
         return True
 
-    def _resume(self, _future: Any) -> None:
+    def _resume(self, future: Any) -> None:
+        # Drop the argument first: run()'s frame links back to this one, and
+        # a failed future kept here would close a frame <-> exception cycle.
+        del future
         self.ctx_run(self.run)
 
     def handle_exception(

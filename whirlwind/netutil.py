@@ -372,7 +372,7 @@ def _getaddrinfo_pairs(
 ) -> AddrInfo:
     # Looked up through the module on every call so that tests may replace it.
     infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
-    return [(int(info[0]), info[4]) for info in infos]
+    return [(info[0], info[4]) for info in infos]
 
 
 class DefaultLoopResolver(Resolver):
@@ -384,7 +384,7 @@ class DefaultLoopResolver(Resolver):
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, port, family=family, type=socket.SOCK_STREAM
         )
-        return [(int(info[0]), info[4]) for info in infos]
+        return [(info[0], info[4]) for info in infos]
 
 
 class DefaultExecutorResolver(Resolver):

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from whirlwind.ioloop import IOLoop
 from whirlwind.log import gen_log
 from whirlwind.netutil import _event_loop
 
@@ -167,7 +168,9 @@ class Subprocess:
     _waiting: ClassVar[dict[int, Subprocess]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.io_loop = _event_loop()
+        self._loop = _event_loop()
+        #: The `~whirlwind.ioloop.IOLoop` that reports this process's exit.
+        self.io_loop = IOLoop.current()
         own_fds: list[int] = []  # every pipe end we created, closed on failure
         child_fds: list[int] = []  # the child's ends, closed once it has them
         parent_ends: dict[str, int] = {}
@@ -222,7 +225,7 @@ class Subprocess:
         `CalledProcessError` instead. Uses `set_exit_callback`, replacing any
         callback set before.
         """
-        future: asyncio.Future[int] = self.io_loop.create_future()
+        future: asyncio.Future[int] = self._loop.create_future()
 
         def on_exit(returncode: int) -> None:
             if future.done():  # cancelled by the caller
@@ -288,10 +291,10 @@ class Subprocess:
     def _schedule_exit(self, returncode: int) -> None:
         # Record it now so Popen never waits on a reaped (maybe reused) pid.
         self.proc.returncode = returncode
-        if self.io_loop.is_closed():
+        if self._loop.is_closed():
             self.returncode = returncode
             return
-        self.io_loop.call_soon_threadsafe(self._report_exit, returncode)
+        self._loop.call_soon_threadsafe(self._report_exit, returncode)
 
     def _report_exit(self, returncode: int) -> None:
         self.returncode = returncode
