@@ -652,9 +652,7 @@ def test_http_error_str_and_messages() -> None:
 
 class _RecordingConnection:
     """Records what a delegate writes (a pure protocol check of the
-    ``awaits_delegate_finish`` contract; everything else uses sockets)."""
-
-    awaits_delegate_finish = True
+    delegate.finish() contract; everything else uses sockets)."""
 
     def __init__(self) -> None:
         self.head: Any = None
@@ -677,7 +675,7 @@ class _RecordingConnection:
         self.finished = True
 
 
-def test_delegate_finish_returns_async_remainder_when_connection_awaits_it() -> None:
+def test_delegate_finish_returns_the_async_remainder() -> None:
     app = web.Application([("/", Hello), ("/async", AsyncHello)])
 
     async def run(path: str) -> tuple[_RecordingConnection, Any]:

@@ -19,10 +19,10 @@ path rules, in order) and builds a `_HandlerDelegate`. Body chunks are kept
 as a list (joined once). When the message is complete the delegate creates
 the handler and calls its ``_execute`` inline: a plain ``def`` handler has
 written its whole response before ``finish()`` returns to the connection.
-Only when the handler must wait (``async def``, a streamed body) is the rest
-scheduled as a Task, or, when the connection object says
-``awaits_delegate_finish = True``, returned from ``finish()`` for the
-connection to await in its own task (no Task per request at all). ``@stream_request_body`` handlers start at
+When the handler must wait (``async def``), the rest is returned from
+``finish()`` and whirlwind's HTTP connection awaits it in its own task: no
+Task per request at all. (``Application.__call__`` and streamed bodies, which
+start at ``headers_received``, schedule the rest as a Task instead.) ``@stream_request_body`` handlers start at
 ``headers_received`` instead, and the connection waits for their
 ``prepare()`` before feeding the body.
 """
@@ -521,12 +521,9 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             return None
         chunks = self.chunks or ()
         self.request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if getattr(self.connection, "awaits_delegate_finish", False):
-            # The connection awaits what finish() returns inside its own
-            # task: an async handler then needs no Task of its own.
-            return self._start(inline=True)
-        self._start(inline=False)
-        return None
+        # whirlwind's HTTP/1 connection awaits what finish() returns inside its
+        # own task, so an async handler needs no Task of its own.
+        return self._start(inline=True)
 
     def on_connection_close(self) -> None:
         if self.stream_request_body:
