@@ -814,3 +814,36 @@ def test_classic_async_callback_and_flush_callback() -> None:
         r = c.fetch("/?n=1")
         assert (r.status, r.text) == (200, "first,second")
         assert c.fetch("/?n=0").status == 409
+
+
+def test_application_listen_serves_on_a_port() -> None:
+    import http.client
+    import threading
+
+    from whirlwind.loop import new_event_loop
+
+    loop = new_event_loop()
+    result: list[Any] = []
+
+    async def main() -> None:
+        server = web.Application([("/", Hello)]).listen(0, "127.0.0.1")
+        port = next(iter(server._sockets.values())).getsockname()[1]
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/")
+            result.append(conn.getresponse().read())
+            conn.close()
+
+        t = threading.Thread(target=client)
+        t.start()
+        while t.is_alive():
+            await asyncio.sleep(0.005)
+        server.stop()
+        await server.close_all_connections()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert result == [b"Hello, world"]
