@@ -41,11 +41,8 @@ from inspect import isclass
 from typing import Any, cast
 
 from whirlwind import httputil
-from whirlwind._web_handler import (
-    HTTPError,
-    RequestHandler,
-    _scheme_and_netloc,
-)
+from whirlwind._web_decorators import _scheme_and_netloc
+from whirlwind._web_handler import HTTPError, RequestHandler
 from whirlwind._web_render import TemplateModule, UIModule, _linkify, _xsrf_form_html
 from whirlwind._web_static import StaticFileHandler
 from whirlwind.log import access_log, gen_log

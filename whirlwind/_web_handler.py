@@ -4,8 +4,6 @@ Contents:
 
 * `RequestHandler` (with the cookie and render mixins of ``_web_cookies`` and
   ``_web_render``), `HTTPError`, `Finish`, `MissingArgumentError`.
-* Decorators: `stream_request_body`, `asynchronous`, `authenticated`,
-  `removeslash`, `addslash`.
 
 Theory of operation: executing a request
 ----------------------------------------
@@ -22,11 +20,8 @@ returns to the caller to run as a Task.
 Errors from any step go to `_handle_request_exception`, which logs and calls
 `send_error`; `Finish` ends the request normally.
 
-Classic ``@asynchronous`` methods keep the request open after they return.
-Callbacks they schedule inherit (through ``contextvars``) a reference to the
-handler, and an exception escaping such a callback, which the IOLoop would
-log as "Exception in callback", is routed to the handler instead, ending
-the request with the exception's status (see `_AsyncCallbackRouter`).
+Classic ``@asynchronous`` methods (see ``_web_decorators``) keep the request
+open after they return, until ``finish()``.
 
 The response head is written once, by the first `flush` (or `finish`), with
 a status line object cached per (code, reason) and a ``Date`` value cached
@@ -36,21 +31,16 @@ per second.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import datetime
 import email.utils
 import functools
 import hashlib
-import logging
 import re
-import threading
 import time
 import traceback
 import types
-import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-from urllib.parse import urlencode
+from typing import Any
 
 import whirlwind
 from whirlwind import httputil, iostream
@@ -59,17 +49,7 @@ from whirlwind._web_render import _RenderMixin
 from whirlwind.escape import json_encode, to_unicode, utf8, xhtml_escape
 from whirlwind.log import app_log, gen_log
 
-__all__ = [
-    "RequestHandler",
-    "HTTPError",
-    "Finish",
-    "MissingArgumentError",
-    "stream_request_body",
-    "asynchronous",
-    "authenticated",
-    "removeslash",
-    "addslash",
-]
+__all__ = ["RequestHandler", "HTTPError", "Finish", "MissingArgumentError"]
 
 _SERVER = "WhirlwindServer/" + whirlwind.version
 _HTML = "text/html; charset=UTF-8"
@@ -93,7 +73,6 @@ _ARG_DEFAULT = _ArgDefaultMarker()
 
 # -- cached per-response values -------------------------------------------------
 
-_date_lock = threading.Lock()
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -195,53 +174,6 @@ class MissingArgumentError(HTTPError):
     def __init__(self, arg_name: str) -> None:
         super().__init__(400, f"Missing argument {arg_name}")
         self.arg_name = arg_name
-
-
-# -- @asynchronous support ----------------------------------------------------------
-
-_async_handler: contextvars.ContextVar[RequestHandler | None] = contextvars.ContextVar(
-    "whirlwind_async_handler", default=None
-)
-
-
-class _AsyncCallbackRouter(logging.Filter):
-    """Routes an exception from a callback of an ``@asynchronous`` request to
-    its handler, instead of letting the loop only log it.
-
-    The IOLoop (and asyncio) log such exceptions from inside the callback's
-    own context, where `_async_handler` names the handler that scheduled it.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._busy = threading.local()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc_info = record.exc_info
-        if not exc_info or exc_info[1] is None:
-            return True
-        msg = record.msg
-        if not (isinstance(msg, str) and msg.startswith("Exception in callback")):
-            return True  # only the loop's report of an escaped exception
-        handler = _async_handler.get()
-        if handler is None or handler._finished or getattr(self._busy, "on", False):
-            return True
-        exc = exc_info[1]
-        if not isinstance(exc, Exception):
-            return True
-        self._busy.on = True
-        try:
-            handler._handle_request_exception(exc)
-        except Exception:
-            return True
-        finally:
-            self._busy.on = False
-        return False
-
-
-_callback_router = _AsyncCallbackRouter()
-app_log.addFilter(_callback_router)
-logging.getLogger("asyncio").addFilter(_callback_router)
 
 
 # -- the handler ---------------------------------------------------------------------
@@ -913,158 +845,3 @@ _AFTER_PREPARE = 0
 _AFTER_BODY = 1
 _CALL_METHOD = 2
 _AFTER_METHOD = 3
-
-# -- decorators ------------------------------------------------------------------------
-
-_HandlerT = TypeVar("_HandlerT", bound=type[RequestHandler])
-_Method = Callable[..., Awaitable[None] | None]
-
-
-def stream_request_body(cls: _HandlerT) -> _HandlerT:
-    """Class decorator: deliver the request body in pieces to ``data_received``.
-
-    ``prepare`` runs once the headers are in (it may change
-    ``self.request.connection.set_max_body_size``); the HTTP method runs after
-    the whole body has been received.
-    """
-    if not (isinstance(cls, type) and issubclass(cls, RequestHandler)):
-        raise TypeError(f"expected subclass of RequestHandler, got {cls!r}")
-    cls._stream_request_body = True
-    return cls
-
-
-def _has_stream_request_body(cls: type[RequestHandler]) -> bool:
-    if not (isinstance(cls, type) and issubclass(cls, RequestHandler)):
-        raise TypeError(f"expected subclass of RequestHandler, got {cls!r}")
-    return cls._stream_request_body
-
-
-def asynchronous(method: _Method) -> _Method:
-    """Classic decorator: the request stays open after the method returns,
-    until ``self.finish()`` is called (typically from a callback).
-
-    An exception raised in a callback scheduled by the method ends the
-    request with that exception's status. If the method returns an
-    awaitable, the request finishes when it completes.
-    """
-
-    @functools.wraps(method)
-    def wrapper(
-        self: RequestHandler, *args: Any, **kwargs: Any
-    ) -> Awaitable[None] | None:
-        self._auto_finish = False
-        token = _async_handler.set(self)
-        try:
-            result = method(self, *args, **kwargs)
-        finally:
-            _async_handler.reset(token)
-        if result is None:
-            return None
-        return _finish_after(self, result)
-
-    return wrapper
-
-
-async def _finish_after(handler: RequestHandler, result: Awaitable[Any]) -> None:
-    await result
-    if not handler._finished:
-        handler.finish()
-
-
-def authenticated(method: _Method) -> _Method:
-    """Requires a logged-in user (`RequestHandler.current_user`).
-
-    Anonymous GET/HEAD requests are redirected to `get_login_url` with a
-    ``next`` argument; other methods get 403.
-    """
-
-    @functools.wraps(method)
-    def wrapper(
-        self: RequestHandler, *args: Any, **kwargs: Any
-    ) -> Awaitable[None] | None:
-        if not self.current_user:
-            if self.request.method in ("GET", "HEAD"):
-                url = self.get_login_url()
-                if "?" not in url:
-                    if urllib.parse.urlsplit(url).scheme:
-                        next_url = self.request.full_url()
-                    else:
-                        next_url = self.request.uri
-                    url += "?" + urlencode({"next": next_url})
-                self.redirect(url)
-                return None
-            raise HTTPError(403)
-        return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-def _normalize_url_like_browser(url: str) -> str:
-    # Browsers drop leading/trailing C0 controls and spaces, ignore tab/CR/LF
-    # anywhere and read "\" as "/"; judge URLs the way they will be followed.
-    url = url.strip("".join(chr(i) for i in range(33)))
-    url = url.replace("\t", "").replace("\n", "").replace("\r", "")
-    return url.replace("\\", "/")
-
-
-def _is_protocol_relative(url: str) -> bool:
-    return _normalize_url_like_browser(url).startswith("//")
-
-
-def _scheme_and_netloc(url: str) -> tuple[str, str]:
-    url = re.sub("^//+", "//", _normalize_url_like_browser(url))
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
-
-
-def removeslash(method: _Method) -> _Method:
-    """Redirects ``/path/`` to ``/path`` (GET/HEAD; other methods get 404).
-
-    Use with a route like ``r"/path/*"``.
-    """
-
-    @functools.wraps(method)
-    def wrapper(
-        self: RequestHandler, *args: Any, **kwargs: Any
-    ) -> Awaitable[None] | None:
-        path = self.request.path
-        if path.endswith("/"):
-            if self.request.method not in ("GET", "HEAD"):
-                raise HTTPError(404)
-            uri = path.rstrip("/")
-            if _is_protocol_relative(uri):
-                raise HTTPError(403, "cannot redirect path with two initial slashes")
-            if uri:
-                if self.request.query:
-                    uri += "?" + self.request.query
-                self.redirect(uri, permanent=True)
-                return None
-        return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-def addslash(method: _Method) -> _Method:
-    """Redirects ``/path`` to ``/path/`` (GET/HEAD; other methods get 404).
-
-    Use with a route like ``r"/path/?"``.
-    """
-
-    @functools.wraps(method)
-    def wrapper(
-        self: RequestHandler, *args: Any, **kwargs: Any
-    ) -> Awaitable[None] | None:
-        path = self.request.path
-        if not path.endswith("/"):
-            if self.request.method not in ("GET", "HEAD"):
-                raise HTTPError(404)
-            uri = path + "/"
-            if _is_protocol_relative(uri):
-                raise HTTPError(403, "cannot redirect path with two initial slashes")
-            if self.request.query:
-                uri += "?" + self.request.query
-            self.redirect(uri, permanent=True)
-            return None
-        return method(self, *args, **kwargs)
-
-    return wrapper

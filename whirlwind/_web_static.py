@@ -36,7 +36,8 @@ from collections.abc import Awaitable, Generator
 from typing import Any
 
 from whirlwind import iostream
-from whirlwind._web_handler import HTTPError, RequestHandler, _is_protocol_relative
+from whirlwind._web_decorators import _is_protocol_relative
+from whirlwind._web_handler import HTTPError, RequestHandler
 from whirlwind.log import gen_log
 
 __all__ = ["StaticFileHandler"]

@@ -16,10 +16,11 @@ and listen::
 
     asyncio.run(main())
 
-This module is a façade: the parts live in private modules split by concern
-(``_web_handler``: requests and responses; ``_web_cookies``: cookies, signed
-values, XSRF; ``_web_render``: templates, UI modules, locale; ``_web_static``:
-static files; ``_web_app``: the application, transforms, small handlers).
+This module is a façade: the parts live in private modules split by concern:
+``_web_handler`` (requests and responses), ``_web_decorators`` (decorators
+and the classic ``@asynchronous``), ``_web_cookies`` (cookies, signed values,
+XSRF), ``_web_render`` (templates, UI modules, locale), ``_web_static``
+(static files) and ``_web_app`` (the application, transforms, small handlers).
 
 Contents:
 
@@ -56,17 +57,19 @@ from whirlwind._web_cookies import (
     decode_signed_value,
     get_signature_key_version,
 )
-from whirlwind._web_handler import (
-    Finish,
-    HTTPError,
-    MissingArgumentError,
-    RequestHandler,
+from whirlwind._web_decorators import (
     _has_stream_request_body,
     addslash,
     asynchronous,
     authenticated,
     removeslash,
     stream_request_body,
+)
+from whirlwind._web_handler import (
+    Finish,
+    HTTPError,
+    MissingArgumentError,
+    RequestHandler,
 )
 from whirlwind._web_render import (
     TemplateModule,
