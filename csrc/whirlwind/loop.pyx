@@ -127,6 +127,7 @@ cdef object _format_handle(object handle):
 
 @cython.freelist(256)
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class Handle:
     """A callback scheduled on whirlwind's loop (asyncio.Handle's API)."""
 
@@ -217,6 +218,7 @@ cdef class Handle:
 
 
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class TimerHandle(Handle):
     """A callback scheduled for a loop time (asyncio.TimerHandle's API)."""
 
@@ -279,27 +281,35 @@ cdef class TimerHandle(Handle):
 
 
 cdef inline bint _timer_before(PyObject *a, PyObject *b) noexcept:
-    cdef TimerHandle ta = <TimerHandle>a
-    cdef TimerHandle tb = <TimerHandle>b
-    if ta._when != tb._when:
-        return ta._when < tb._when
-    return ta._seq < tb._seq
+    # (when, seq) order; reads the fields through the borrowed pointers
+    cdef double wa = (<TimerHandle>a)._when
+    cdef double wb = (<TimerHandle>b)._when
+    if wa != wb:
+        return wa < wb
+    return (<TimerHandle>a)._seq < (<TimerHandle>b)._seq
 
 
 cdef void _sift_down(PyObject **items, Py_ssize_t n, Py_ssize_t pos) noexcept:
-    # move items[pos] down to its place; items is a permutation, no refcounts
+    # Move items[pos] down to its place (items is a permutation of owned
+    # references: no refcounts change).  Bottom-up variant: walk the hole down
+    # along the smaller children to a leaf (one comparison per level), then
+    # bubble the item back up; it usually belongs near the bottom, so this
+    # halves the comparisons of the textbook sift (each one a cache miss).
     cdef PyObject *item = items[pos]
-    cdef Py_ssize_t child
-    while True:
-        child = 2 * pos + 1
-        if child >= n:
-            break
+    cdef Py_ssize_t start = pos, child, parent
+    child = 2 * pos + 1
+    while child < n:
         if child + 1 < n and _timer_before(items[child + 1], items[child]):
             child += 1
-        if not _timer_before(items[child], item):
-            break
         items[pos] = items[child]
         pos = child
+        child = 2 * pos + 1
+    while pos > start:
+        parent = (pos - 1) >> 1
+        if not _timer_before(item, items[parent]):
+            break
+        items[pos] = items[parent]
+        pos = parent
     items[pos] = item
 
 
@@ -319,6 +329,7 @@ cdef void _sift_up(PyObject **items, Py_ssize_t pos) noexcept:
 # The compiled fd watcher hook
 
 
+@cython.auto_pickle(False)
 cdef class IOSink:
     """Base of compiled fd watchers registered with _LoopCore._sink_add()."""
 
@@ -330,6 +341,7 @@ cdef class IOSink:
 # asyncio's `loop._selector`, for the inherited code that still reads it
 
 
+@cython.auto_pickle(False)
 cdef class _SelectorFacade:
     """Answers get_key()/get_map()/close() from the loop's fd table.
 
@@ -396,6 +408,7 @@ cdef class _SelectorFacade:
 
 
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class _LoopCore:
     """The compiled part of whirlwind.loop.EventLoop; not usable on its own."""
 
@@ -993,6 +1006,7 @@ cdef class _LoopCore:
 # path can be exercised from Python tests.
 
 
+@cython.auto_pickle(False)
 cdef class _PySink(IOSink):
     cdef object _fn
 
