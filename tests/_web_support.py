@@ -20,12 +20,12 @@ from typing import Any
 from whirlwind.httpserver import HTTPServer
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        from whirlwind.loop import new_event_loop
-    except ImportError:
+def _new_loop(kind: str = "whirlwind") -> asyncio.AbstractEventLoop:
+    if kind == "asyncio":
         return asyncio.new_event_loop()
-    return new_event_loop()  # type: ignore[no-any-return]
+    from whirlwind.loop import new_event_loop
+
+    return new_event_loop()
 
 
 class Response:
@@ -109,9 +109,12 @@ class Client:
 
 
 @contextlib.contextmanager
-def serve(app: Any, **server_kwargs: Any) -> Iterator[Client]:
-    """Serves ``app`` on a fresh loop in a thread; yields a `Client`."""
-    loop = _new_loop()
+def serve(
+    app: Any, loop_kind: str = "whirlwind", **server_kwargs: Any
+) -> Iterator[Client]:
+    """Serves ``app`` on a fresh loop (whirlwind's, or ``"asyncio"``'s default
+    one) in a thread; yields a `Client`."""
+    loop = _new_loop(loop_kind)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -847,3 +847,16 @@ def test_application_listen_serves_on_a_port() -> None:
     finally:
         loop.close()
     assert result == [b"Hello, world"]
+
+
+@pytest.mark.parametrize("loop_kind", ["whirlwind", "asyncio"])
+def test_core_paths_on_each_loop(loop_kind: str) -> None:
+    with serve(base_app(), loop_kind=loop_kind) as c:
+        assert c.fetch("/").text == "Hello, world"
+        assert c.fetch("/async").text == "async True"
+        assert c.fetch("/classic").text == "classic done"
+        assert c.fetch("/classic?mode=http").status == 500
+        assert (
+            json.loads(c.fetch("/stream", "PUT", body=b"y" * 70000).body)["size"]
+            == 70000
+        )
