@@ -70,6 +70,7 @@ def start(check_time: int = 500) -> None:
     :arg check_time: milliseconds between checks.
     """
     io_loop = ioloop.IOLoop.current()
+    assert io_loop is not None
     if io_loop in _io_loops:
         return
     _io_loops[io_loop] = True
