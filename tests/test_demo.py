@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import http.cookies
 import json
+import os
 import re
 import subprocess
 import sys
@@ -108,6 +109,7 @@ def test_demo_rejects_bad_login_name() -> None:
 def test_demo_runs_as_a_module() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "demo", "--port", "0"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
