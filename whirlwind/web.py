@@ -36,8 +36,6 @@ Contents:
 
 from __future__ import annotations
 
-# Private names imported "as" themselves are re-exported on purpose: tests
-# and extensions written for Tornado reach for them here.
 from whirlwind._web_app import (
     Application,
     ErrorHandler,
@@ -45,22 +43,22 @@ from whirlwind._web_app import (
     GZipContentEncoding,
     OutputTransform,
     RedirectHandler,
-    _ApplicationRouter as _ApplicationRouter,
-    _HandlerDelegate as _HandlerDelegate,
+    _ApplicationRouter,
+    _HandlerDelegate,
 )
 from whirlwind._web_cookies import (
     DEFAULT_SIGNED_VALUE_MIN_VERSION,
     DEFAULT_SIGNED_VALUE_VERSION,
     MAX_SUPPORTED_SIGNED_VALUE_VERSION,
     MIN_SUPPORTED_SIGNED_VALUE_VERSION,
-    _create_signature_v1 as _create_signature_v1,
-    _create_signature_v2 as _create_signature_v2,
+    _create_signature_v1,
+    _create_signature_v2,
     create_signed_value,
     decode_signed_value,
     get_signature_key_version,
 )
 from whirlwind._web_decorators import (
-    _has_stream_request_body as _has_stream_request_body,
+    _has_stream_request_body,
     addslash,
     asynchronous,
     authenticated,
@@ -76,9 +74,9 @@ from whirlwind._web_handler import (
 from whirlwind._web_render import (
     TemplateModule,
     UIModule,
-    _linkify as _linkify,
-    _UIModuleNamespace as _UIModuleNamespace,
-    _xsrf_form_html as _xsrf_form_html,
+    _linkify,
+    _UIModuleNamespace,
+    _xsrf_form_html,
     is_absolute,
 )
 from whirlwind._web_static import StaticFileHandler
@@ -131,3 +129,16 @@ __all__ = [
     "DEFAULT_SIGNED_VALUE_VERSION",
     "DEFAULT_SIGNED_VALUE_MIN_VERSION",
 ]
+
+# Private names some tests and extensions reach for, kept importable here.
+_private = (
+    _ApplicationRouter,
+    _HandlerDelegate,
+    _create_signature_v1,
+    _create_signature_v2,
+    _has_stream_request_body,
+    _linkify,
+    _UIModuleNamespace,
+    _xsrf_form_html,
+)
+del _private
