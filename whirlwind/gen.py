@@ -187,7 +187,7 @@ def coroutine(func: Callable[..., Any]) -> Callable[..., Future[Any]]:
                 future.add_done_callback(lambda _f: runner)
             return future
         finally:
-            future = result = yielded = None
+            del future, result, yielded
 
     wrapper.__wrapped__ = func
     wrapper.__tornado_coroutine__ = True  # type: ignore[attr-defined]

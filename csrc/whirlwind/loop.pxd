@@ -75,12 +75,13 @@ cdef class _LoopCore:
     cdef int _wake_rfd
     cdef int _wake_wfd
     cdef bint _wake_pending
+    # thread ident while run_forever runs (0 otherwise): wake-ups from that
+    # thread are skipped, the loop is not blocked in the poller then
+    cdef unsigned long _running_thread
 
     cdef unsigned long long _timer_seq
     # fork generation at creation (see _fork_generation in loop.pyx)
     cdef long _fork_gen
-    # callbacks run since the last poll (bounds poll skipping)
-    cdef Py_ssize_t _since_poll
 
     # readonly counters for tests
     cdef readonly Py_ssize_t _iterations
