@@ -19,6 +19,8 @@ application logger ("Exception in callback ..."); `_AsyncCallbackRouter`, a
 logging filter on that logger (and asyncio's), hands the exception to the
 handler's ``_handle_request_exception`` instead, which answers with the
 exception's status. Exceptions from finished handlers are left to the log.
+(The logger must therefore not be silenced above ERROR, or the record, and
+with it the routing, never happens.)
 The request stays open until ``finish()``: ``_auto_finish`` is turned off.
 """
 
