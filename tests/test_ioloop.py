@@ -45,6 +45,16 @@ def _stop_later(io_loop: IOLoop, seconds: float = 5.0) -> list[bool]:
     return fired
 
 
+def _then_stop(io_loop: IOLoop, record: list[Any], value: Any) -> Any:
+    """A callback that records ``value`` and stops the loop."""
+
+    def callback(*_args: Any) -> None:
+        record.append(value() if callable(value) else value)
+        io_loop.stop()
+
+    return callback
+
+
 def test_constants_are_epoll_values() -> None:
     assert (IOLoop.NONE, IOLoop.READ, IOLoop.WRITE, IOLoop.ERROR) == (0, 1, 4, 0x18)
 
@@ -166,7 +176,7 @@ def test_past_deadline_runs_soon(io_loop: IOLoop) -> None:
 def test_remove_timeout(io_loop: IOLoop) -> None:
     ran: list[str] = []
     doomed = io_loop.add_timeout(io_loop.time() + 0.01, lambda: ran.append("removed"))
-    io_loop.call_later(0.05, lambda: (ran.append("kept"), io_loop.stop()))
+    io_loop.call_later(0.05, _then_stop(io_loop, ran, "kept"))
     io_loop.remove_timeout(doomed)
     io_loop.start()
     assert ran == ["kept"]
@@ -189,9 +199,7 @@ def test_add_callback_from_thread_wakes_blocked_loop(io_loop: IOLoop) -> None:
 
     def from_thread() -> None:
         time.sleep(0.05)  # let the loop block in its poll with nothing to do
-        io_loop.add_callback(
-            lambda: (ran_on.append(threading.get_ident()), io_loop.stop())
-        )
+        io_loop.add_callback(_then_stop(io_loop, ran_on, threading.get_ident))
 
     safety = _stop_later(io_loop)
     worker = threading.Thread(target=from_thread)
@@ -222,7 +230,7 @@ def test_callbacks_added_during_a_callback_run_on_the_next_cycle(
 
     def first() -> None:
         order.append("first")
-        io_loop.add_callback(lambda: (order.append("third"), io_loop.stop()))
+        io_loop.add_callback(_then_stop(io_loop, order, "third"))
 
     io_loop.add_callback(first)
     io_loop.add_callback(lambda: order.append("second"))
@@ -332,9 +340,12 @@ def test_add_future_asyncio_and_concurrent(io_loop: IOLoop) -> None:
     io_loop.add_future(fut, lambda f: got.append(("aio", f.result())))
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         cfut = pool.submit(lambda: 5)
-        io_loop.add_future(
-            cfut, lambda f: (got.append(("cf", f.result())), io_loop.stop())
-        )
+
+        def on_cfut(f: concurrent.futures.Future[int]) -> None:
+            got.append(("cf", f.result()))
+            io_loop.stop()
+
+        io_loop.add_future(cfut, on_cfut)
         fut.set_result(4)
         safety = _stop_later(io_loop)
         io_loop.start()

@@ -333,7 +333,7 @@ def _wrap_awaitable(awaitable: Awaitable[Any]) -> Future[Any]:
 
 
 @singledispatch
-def convert_yielded(yielded: _Yieldable) -> Future[Any]:
+def convert_yielded(yielded: Any) -> Future[Any]:
     """Turn something a coroutine yielded into a future.
 
     Accepts futures, awaitables (started as tasks), lists and dicts of those
