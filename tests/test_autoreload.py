@@ -239,6 +239,38 @@ def test_main_retries_after_a_syntax_error(
     p.expect("^whole$")
 
 
+def test_main_until_success_stops_after_a_clean_exit(
+    tmp_path: Path, programs: list[Program]
+) -> None:
+    script = tmp_path / "check.py"
+    script.write_text("print('attempt one', flush=True)\nraise SystemExit(3)\n")
+    p = run(
+        programs,
+        ["-m", "whirlwind.autoreload", "--until-success", "check.py"],
+        tmp_path,
+    )
+    p.expect("^attempt one$")
+    p.expect("Script exited with status 3")
+    assert p.proc.poll() is None  # a failure waits for a fix
+    edit(script, "print('attempt two', flush=True)\n")
+    p.expect("^attempt two$")
+    p.expect("Script exited normally")
+    assert p.proc.wait(5) == 0
+
+
+def test_main_runs_a_directory_with_main(
+    tmp_path: Path, programs: list[Program]
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__main__.py").write_text("import sys\nprint('dir', sys.argv[1:])\n")
+    p = run(programs, ["-m", "whirlwind.autoreload", "app", "z"], tmp_path)
+    p.expect(r"^dir \['z'\]$")
+    p.expect("Script exited normally")
+    edit(app / "__main__.py", "print('dir two', flush=True)\n")
+    p.expect("^dir two$")
+
+
 def test_main_usage_error(tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "whirlwind.autoreload"],

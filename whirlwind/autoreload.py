@@ -177,8 +177,11 @@ def _reload() -> None:
 
 _USAGE = """\
 Usage:
-  python -m whirlwind.autoreload -m module.to.run [args...]
-  python -m whirlwind.autoreload path/to/script.py [args...]
+  python -m whirlwind.autoreload [--until-success] -m module.to.run [args...]
+  python -m whirlwind.autoreload [--until-success] path/to/script.py [args...]
+
+--until-success: stop once the program exits with status 0 instead of
+waiting for changes (for a test run to repeat until it passes).
 """
 
 
@@ -191,6 +194,9 @@ def main() -> None:
     """
     original_argv = sys.argv
     args = sys.argv[1:]
+    until_success = bool(args) and args[0] == "--until-success"
+    if until_success:
+        args = args[1:]
     if len(args) >= 2 and args[0] == "-m":
         mode, target, rest = "module", args[1], args[2:]
     elif args and not args[0].startswith("-"):
@@ -201,10 +207,14 @@ def main() -> None:
 
     if mode == "script":
         # As `python script.py` would: argv[0] is the script, its directory
-        # comes first on sys.path.
-        watch(target)
+        # comes first on sys.path (run_path adds a directory or zip itself).
         sys.argv = [target, *rest]
-        sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+        if os.path.isdir(target):
+            watch(os.path.join(target, "__main__.py"))
+        else:
+            watch(target)
+            if not target.endswith(".zip"):
+                sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
     else:
         sys.argv = [target, *rest]
         origin = _module_origin(target)
@@ -217,8 +227,10 @@ def main() -> None:
             runpy.run_path(target, run_name="__main__")
     except SystemExit as e:
         outcome, exc = f"Script exited with status {e.code}", None
+        succeeded = e.code in (None, 0)
     except Exception as e:
         outcome, exc = "Script exited with uncaught exception", e
+        succeeded = False
         # Fixing any file of the traceback should restart the program.
         for frame, _ in traceback.walk_tb(e.__traceback__):
             watch(frame.f_code.co_filename)
@@ -226,6 +238,7 @@ def main() -> None:
             watch(e.filename)
     else:
         outcome, exc = "Script exited normally", None
+        succeeded = True
     sys.argv = original_argv
     # Record what the program imported before saying it is over: an edit
     # made after that message must count as a change.
@@ -235,6 +248,8 @@ def main() -> None:
         gen_log.info(outcome)
     else:
         gen_log.warning(outcome, exc_info=exc)
+    if until_success and succeeded:
+        return
     wait()
 
 
