@@ -1,138 +1,146 @@
-"""Restart the process when its source files change (development aid).
+"""Restart the process when one of its source files changes.
 
-``Application(debug=True)`` (or ``autoreload=True``) turns this on. It can
-also wrap a whole program, which then restarts even after a syntax error or
-an exit::
-
-    python -m whirlwind.autoreload -m myapp [args...]
-    python -m whirlwind.autoreload path/to/script.py [args...]
-    python -m whirlwind.autoreload --until-success script.py   # stop once it exits 0
+For development: ``Application(debug=True)`` (or ``autoreload=True``) calls
+`start`, so editing a module of a running server restarts it. Do not use it
+in production, nor with `whirlwind.process.fork_processes` (forked children
+never reload themselves).
 
 Contents:
 
-* `start`: poll the files of every imported module (and `watch`-ed files)
-  from the current IOLoop; `wait`: block until a file changes, then restart.
-* `watch`, `add_reload_hook`, `main`.
+* `start`: check the files of every imported module, and the files given to
+  `watch`, every ``check_time`` ms on the current `.IOLoop`; restart when one
+  changes.
+* `wait`: run a new IOLoop until a file changes, then restart (for programs
+  that end, such as test runners).
+* `watch`: also restart when this (non-module) file changes.
+* `add_reload_hook`: call a function just before restarting (e.g. to close
+  file descriptors that are not close-on-exec).
+* ``python -m whirlwind.autoreload [-m module | script.py] [args...]``: run
+  the module or script, then restart it whenever one of its files changes,
+  including after it exited or failed at start-up (a syntax error is
+  retried once the file is fixed).
 
-Theory of operation: a `PeriodicCallback` (every ``check_time`` ms) stats
-each module file and each watched file; the first time it records the
-modification time, later a different time triggers `_reload`. Reloading
-runs the hooks and replaces the process image with the same command line
-(``os.execv``), reconstructed so that ``python -m pkg``, ``python script.py``,
-``python directory`` and the ``-m whirlwind.autoreload`` wrapper all come
-back the same way. Forked children (`whirlwind.process.fork_processes`)
-never reload themselves. Where ``execv`` is unreliable (Windows) a new
-process is spawned and this one exits.
+Theory of operation
+-------------------
+
+Polling, not file-system notifications: it needs nothing outside the
+standard library and works the same everywhere; a check costs one ``stat``
+per imported module. One table maps each path to the modification time
+(nanoseconds) seen first; a path is recorded the first time it is checked,
+and any later difference triggers the restart. `start` checks once at once,
+so a change made after `start` returns is never taken for the baseline.
+A file that cannot be ``stat``-ed (an editor may be replacing it) is skipped
+until it reappears.
+
+The restart re-executes the interpreter with ``sys.orig_argv``, the command
+line as typed: interpreter flags, ``-m package`` (re-running the path in
+``sys.argv[0]`` as a script would break the package's relative imports),
+``-c``, and ``-m whirlwind.autoreload`` itself all come back as they were. On
+POSIX ``os.execv`` keeps the process id, and the listening sockets close with
+the old image (Python creates descriptors close-on-exec), so the new process
+can bind the same port. Windows has no true exec: there a new process is
+started and this one exits.
 """
 
-# When run as ``python -m whirlwind.autoreload``, the package directory must
-# not shadow standard modules of the same name that the imports below need.
+from __future__ import annotations
+
+import importlib.util
+import logging
 import os
+import runpy
+import signal
+import subprocess
 import sys
+import traceback
+import weakref
+from collections.abc import Callable
+from types import ModuleType
 
-if __name__ == "__main__" and sys.path and sys.path[0] == os.path.dirname(__file__):
-    del sys.path[0]
-
-import functools  # noqa: E402
-import importlib.util  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import traceback  # noqa: E402
-import types  # noqa: E402
-import weakref  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-from whirlwind import ioloop, process  # noqa: E402
-from whirlwind.log import gen_log  # noqa: E402
+from whirlwind.ioloop import IOLoop, PeriodicCallback
+from whirlwind.log import gen_log
 
 __all__ = ["start", "wait", "watch", "add_reload_hook", "main"]
 
-# os.execv is broken on Windows (it does not replace the console process).
-_has_execv = sys.platform != "win32"
-
 _watched_files: set[str] = set()
 _reload_hooks: list[Callable[[], None]] = []
+_modify_times: dict[str, int] = {}
+_io_loops: weakref.WeakKeyDictionary[IOLoop, bool] = weakref.WeakKeyDictionary()
 _reload_attempted = False
-_io_loops: "weakref.WeakKeyDictionary[ioloop.IOLoop, bool]" = (
-    weakref.WeakKeyDictionary()
-)
-# Set by main() (in both copies of this module, see there) so a restart
-# goes through the wrapper again.
-_autoreload_is_main = False
-_original_argv: list[str] | None = None
-_original_spec: Any = None
 
 
 def start(check_time: int = 500) -> None:
-    """Starts polling for changed files on the current IOLoop (once per loop).
-
-    :arg check_time: milliseconds between checks.
-    """
-    io_loop = ioloop.IOLoop.current()
+    """Check for changed files every ``check_time`` milliseconds on the current
+    IOLoop, and restart the process when one changed. Idempotent per loop."""
+    io_loop = IOLoop.current()
     assert io_loop is not None
     if io_loop in _io_loops:
         return
     _io_loops[io_loop] = True
     if len(_io_loops) > 1:
-        gen_log.warning(
-            "whirlwind.autoreload started more than once in the same process"
-        )
-    modify_times: dict[str, float] = {}
-    checker = functools.partial(_reload_on_update, modify_times)
-    ioloop.PeriodicCallback(checker, check_time).start()
+        gen_log.warning("autoreload started on more than one IOLoop")
+    _reload_on_update()  # the baseline, or a restart if already stale
+    PeriodicCallback(_reload_on_update, check_time).start()
 
 
 def wait() -> None:
-    """Blocks until a watched file changes, then restarts the process.
+    """Wait on a new IOLoop until a watched file changes, then restart.
 
-    For scripts that have finished their work (or crashed) under the wrapper.
+    For scripts that run to completion, such as test runners: call it at the
+    end to run them again after each edit.
     """
-    io_loop = ioloop.IOLoop()
+    io_loop = IOLoop(make_current=False)
     io_loop.add_callback(start)
     io_loop.start()
 
 
 def watch(filename: str) -> None:
-    """Restarts the process when ``filename`` changes too (not only modules)."""
-    _watched_files.add(filename)
+    """Restart the process when ``filename`` changes, too (imported modules
+    are always watched)."""
+    path = os.path.abspath(filename)
+    _watched_files.add(path)
+    _check_file(path)
 
 
 def add_reload_hook(fn: Callable[[], None]) -> None:
-    """Calls ``fn()`` just before restarting (e.g. to close sockets that are
-    not marked close-on-exec)."""
+    """Call ``fn()`` just before restarting (hooks run in the order added).
+
+    Descriptors opened by Python are closed by the restart; use a hook for
+    anything else that must not outlive the old process image.
+    """
     _reload_hooks.append(fn)
 
 
-def _reload_on_update(modify_times: dict[str, float]) -> None:
+def _module_path(module: ModuleType) -> str | None:
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):
+        return None
+    if path.endswith(".pyc") and os.path.exists(path[:-1]):
+        return path[:-1]  # a stray .pyc beside its source: watch the source
+    return path
+
+
+def _reload_on_update() -> None:
     if _reload_attempted:
-        return  # already on our way out
-    if process.task_id() is not None:
-        # A forked child restarting alone would leave the parent confused;
-        # only the parent process reloads.
-        return
+        return  # hooks or exec failed: do not restart in a loop
+    process = sys.modules.get("whirlwind.process")
+    if process is not None and process.task_id() is not None:
+        return  # a forked child: the parent owns the restart
     for module in list(sys.modules.values()):
-        if not isinstance(module, types.ModuleType):
-            continue
-        path = getattr(module, "__file__", None)
-        if not path:
-            continue
-        if path.endswith((".pyc", ".pyo")):
-            path = path[:-1]
-        _check_file(modify_times, path)
+        if isinstance(module, ModuleType):
+            path = _module_path(module)
+            if path is not None:
+                _check_file(path)
     for path in list(_watched_files):
-        _check_file(modify_times, path)
+        _check_file(path)
 
 
-def _check_file(modify_times: dict[str, float], path: str) -> None:
+def _check_file(path: str) -> None:
     try:
-        modified = os.stat(path).st_mtime
-    except Exception:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
         return
-    known = modify_times.get(path)
-    if known is None:
-        modify_times[path] = modified
-    elif known != modified:
+    seen = _modify_times.setdefault(path, mtime)
+    if seen != mtime and not _reload_attempted:
         gen_log.info("%s modified; restarting server", path)
         _reload()
 
@@ -141,122 +149,131 @@ def _reload() -> None:
     global _reload_attempted
     _reload_attempted = True
     for fn in _reload_hooks:
-        fn()
-    if sys.platform != "win32":
-        # A pending alarm would kill the new process image.
+        try:
+            fn()
+        except Exception:
+            gen_log.error("Exception in autoreload hook %r", fn, exc_info=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # exec discards buffered output
+        except Exception:
+            pass
+    if hasattr(signal, "setitimer"):
+        # A pending SIGALRM would survive exec and kill the new image.
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
-    if _autoreload_is_main:
-        assert _original_argv is not None
-        spec = _original_spec
-        argv = _original_argv
-    else:
-        spec = getattr(sys.modules["__main__"], "__spec__", None)
-        argv = sys.argv
-    if spec is not None and spec.name != "__main__":
-        # Started with "-m name": restart the same way.
-        argv = ["-m", spec.name] + argv[1:]
-    else:
-        # Started as a script or directory. If sys.path[0] was the current
-        # directory (""), keep it importable across the restart.
-        prefix = "." + os.pathsep
-        if sys.path[0] == "" and not os.environ.get("PYTHONPATH", "").startswith(
-            prefix
-        ):
-            os.environ["PYTHONPATH"] = prefix + os.environ.get("PYTHONPATH", "")
-    if not _has_execv:
-        subprocess.Popen([sys.executable] + argv)
+    argv = [sys.executable, *sys.orig_argv[1:]]
+    if sys.platform == "win32":
+        # No exec on Windows: start the new process and leave.
+        subprocess.Popen(argv)
         os._exit(0)
-    else:
-        os.execv(sys.executable, [sys.executable] + argv)
+    try:
+        os.execv(sys.executable, argv)
+    except OSError:
+        # execv can fail in a process with threads on some systems (macOS
+        # reports ENOTSUP): spawn the new image instead.
+        os.spawnv(os.P_NOWAIT, sys.executable, argv)
+        os._exit(0)
 
 
 _USAGE = """\
-  python -m whirlwind.autoreload -m module.to.run [args...]
-  python -m whirlwind.autoreload path/to/script.py [args...]
+Usage:
+  python -m whirlwind.autoreload [--until-success] -m module.to.run [args...]
+  python -m whirlwind.autoreload [--until-success] path/to/script.py [args...]
+
+--until-success: stop once the program exits with status 0 instead of
+waiting for changes (for a test run to repeat until it passes).
 """
 
 
 def main() -> None:
-    """Runs a module or script, restarting it whenever a source file changes
-    (or after it exits, once a file changes). ``--until-success`` stops after
-    an exit with status 0."""
-    import argparse
+    """Run a module or script, restarting it whenever its files change.
 
-    # Running as "python -m whirlwind.autoreload" makes this module
-    # "__main__"; the application imports "whirlwind.autoreload" again as a
-    # separate module. Both copies must know how to restart through us.
-    import whirlwind.autoreload as imported
-
-    global _autoreload_is_main, _original_argv, _original_spec
+    The program keeps running across restarts of any kind: when it exits or
+    fails, the files it imported (and, after a failure, every file of the
+    traceback) are watched until one changes.
+    """
     original_argv = sys.argv
-    original_spec = getattr(sys.modules["__main__"], "__spec__", None)
-    for mod in (sys.modules[__name__], imported):
-        mod._autoreload_is_main = True  # type: ignore[attr-defined]
-        mod._original_argv = original_argv  # type: ignore[attr-defined]
-        mod._original_spec = original_spec  # type: ignore[attr-defined]
-    _autoreload_is_main = True
-    _original_argv = original_argv
-    _original_spec = original_spec
-
-    parser = argparse.ArgumentParser(
-        prog="python -m whirlwind.autoreload", usage=_USAGE
-    )
-    parser.add_argument("-m", dest="module", metavar="module", help="module to run")
-    parser.add_argument(
-        "--until-success",
-        action="store_true",
-        help="stop reloading once the program exits with status 0",
-    )
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
-    opts = parser.parse_args(sys.argv[1:])
-    rest: list[str] = opts.rest
-    if opts.module is None:
-        if not rest:
-            print("Either -m or a path must be specified", file=sys.stderr)
-            sys.exit(1)
-        path: str | None = rest[0]
-        sys.argv = rest[:]
+    args = sys.argv[1:]
+    until_success = bool(args) and args[0] == "--until-success"
+    if until_success:
+        args = args[1:]
+    if len(args) >= 2 and args[0] == "-m":
+        mode, target, rest = "module", args[1], args[2:]
+    elif args and not args[0].startswith("-"):
+        mode, target, rest = "script", args[0], args[1:]
     else:
-        path = None
-        sys.argv = [sys.argv[0]] + rest
+        sys.stderr.write(_USAGE)
+        sys.exit(1)
 
-    import runpy
-
-    exit_status: Any = 1
-    try:
-        if opts.module is not None:
-            runpy.run_module(opts.module, run_name="__main__", alter_sys=True)
+    if mode == "script":
+        # As `python script.py` would: argv[0] is the script, its directory
+        # comes first on sys.path (run_path adds a directory or zip itself).
+        sys.argv = [target, *rest]
+        if os.path.isdir(target):
+            watch(os.path.join(target, "__main__.py"))
         else:
-            assert path is not None
-            runpy.run_path(path, run_name="__main__")
+            watch(target)
+            if not target.endswith(".zip"):
+                sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+    else:
+        sys.argv = [target, *rest]
+        origin = _module_origin(target)
+        if origin is not None:
+            watch(origin)
+    try:
+        if mode == "module":
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(target, run_name="__main__")
     except SystemExit as e:
-        exit_status = e.code
-        gen_log.info("Script exited with status %s", e.code)
+        outcome, exc = f"Script exited with status {e.code}", None
+        succeeded = e.code in (None, 0)
     except Exception as e:
-        gen_log.warning("Script exited with uncaught exception", exc_info=True)
-        # A module that failed to import never reached sys.modules: watch
-        # every file of the traceback so fixing it triggers a restart.
-        for frame in traceback.extract_tb(e.__traceback__):
-            watch(frame.filename)
-        if isinstance(e, SyntaxError) and e.filename is not None:
+        outcome, exc = "Script exited with uncaught exception", e
+        succeeded = False
+        # Fixing any file of the traceback should restart the program.
+        for frame, _ in traceback.walk_tb(e.__traceback__):
+            watch(frame.f_code.co_filename)
+        if isinstance(e, SyntaxError) and e.filename:
             watch(e.filename)
     else:
-        exit_status = 0
-        gen_log.info("Script exited normally")
+        outcome, exc = "Script exited normally", None
+        succeeded = True
     sys.argv = original_argv
-    if path is not None:
-        # run_path's code never enters sys.modules either.
-        main_file = os.path.join(path, "__main__.py") if os.path.isdir(path) else path
-        watch(os.path.abspath(main_file))
-    if opts.module is not None:
-        # run_module's module is gone from sys.modules; watch its file.
-        spec = importlib.util.find_spec(opts.module)
-        if spec is not None and spec.origin and os.path.exists(spec.origin):
-            watch(spec.origin)
-    if opts.until_success and not exit_status:
+    # Record what the program imported before saying it is over: an edit
+    # made after that message must count as a change.
+    _reload_on_update()
+    _ensure_logging()
+    if exc is None:
+        gen_log.info(outcome)
+    else:
+        gen_log.warning(outcome, exc_info=exc)
+    if until_success and succeeded:
         return
     wait()
 
 
+def _module_origin(name: str) -> str | None:
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(name + ".__main__")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.has_location or spec.origin is None:
+        return None
+    return spec.origin
+
+
+def _ensure_logging() -> None:
+    # The wrapped program may have set up logging; if not, show our messages.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="[autoreload] %(message)s")
+
+
 if __name__ == "__main__":
-    main()
+    # Run from the importable module, not this __main__ copy, so the program
+    # and this wrapper share one set of watched files and hooks.
+    from whirlwind.autoreload import main as _main
+
+    _main()
