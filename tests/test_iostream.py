@@ -857,3 +857,36 @@ def test_pipe_write_end_close_callback(run: Runner) -> None:
         assert writer.error is None
 
     run(main())
+
+
+def test_subclass_read_write_hooks_are_used(run: Runner) -> None:
+    class Rot13Stream(IOStream):
+        # A user stream that transforms bytes in read_from_fd/write_to_fd.
+        def read_from_fd(self, buf: memoryview) -> int | None:
+            try:
+                data = self.socket.recv(len(buf))
+            except BlockingIOError:
+                return None
+            buf[: len(data)] = data.translate(ROT)
+            return len(data)
+
+        def write_to_fd(self, data: memoryview) -> int:
+            try:
+                return self.socket.send(bytes(data).translate(ROT))
+            except BlockingIOError:
+                return 0
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        plain, rot = IOStream(a), Rot13Stream(b)
+        await plain.write(b"uryyb\n")
+        assert await rot.read_until(b"\n") == b"hello\n"
+        await rot.write(b"world\n")
+        assert await plain.read_until(b"\n") == b"jbeyq\n"
+        plain.close()
+        rot.close()
+
+    run(main())
+
+
+ROT = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"nopqrstuvwxyzabcdefghijklm")

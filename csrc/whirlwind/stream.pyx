@@ -148,10 +148,8 @@ cdef class _Stream(IOSink):
         self._drain = type(loop).__module__.startswith("uvloop")
         if max_buffer_size is not None:
             self.max_buffer_size = max_buffer_size
-        if read_chunk_size is not None:
-            self.read_chunk_size = read_chunk_size
-        else:
-            self.read_chunk_size = min(65536, self.max_buffer_size // 2)
+        # As Tornado: a chunk never exceeds half the buffer.
+        self.read_chunk_size = min(read_chunk_size or 65536, self.max_buffer_size // 2)
         if self.read_chunk_size < 1:
             self.read_chunk_size = 1
         self.max_write_buffer_size = max_write_buffer_size
@@ -763,9 +761,7 @@ cdef class _Stream(IOSink):
             return fut
         if callback is None:
             fut = self._create_future()
-            self._wwaiters.append((self._wtotal, fut))
-        else:
-            self._wwaiters.append((self._wtotal, callback))
+        self._wwaiters.append((self._wtotal, fut, callback))
         if self._closed:
             self._fail_waiters()
         return fut
@@ -848,22 +844,21 @@ cdef class _Stream(IOSink):
     cdef int _write_done_waiters(self) except -1:
         w = self._wwaiters
         while w and w[0][0] <= self._wdone:
-            _, waiter = w.popleft()
-            if isinstance(waiter, _asyncio_future_types):
-                if not waiter.done():
-                    waiter.set_result(None)
+            _, fut, cb = w.popleft()
+            if fut is not None:
+                if not fut.done():
+                    fut.set_result(None)
             else:
-                self._call_soon(self._run_callback, waiter)
+                self._call_soon(self._run_callback, cb)
         return 0
 
     cdef int _fail_waiters(self) except -1:
         w = self._wwaiters
         while w:
-            _, waiter = w.popleft()
-            if isinstance(waiter, _asyncio_future_types):
-                if not waiter.done():
-                    waiter.set_exception(StreamClosedError(real_error=self.error))
-                    waiter.exception()   # retrieved: no "never retrieved" log
+            _, fut, _ = w.popleft()
+            if fut is not None and not fut.done():
+                fut.set_exception(StreamClosedError(real_error=self.error))
+                fut.exception()   # retrieved: no "never retrieved" log
         return 0
 
     # ------------------------------------------------------------ closing
@@ -926,10 +921,8 @@ cdef class _Stream(IOSink):
             self._call_soon(cb)
 
 
-cdef tuple _asyncio_future_types
 import asyncio as _asyncio
 import functools as _functools
-_asyncio_future_types = (_asyncio.Future,)
 cdef object _Future = _asyncio.Future
 cdef object _partial = _functools.partial
 cdef object _base_create_future = _asyncio.BaseEventLoop.create_future
