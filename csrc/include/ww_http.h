@@ -50,6 +50,7 @@ typedef struct {
     Py_ssize_t name_len;
     Py_ssize_t value;       /* offset of the trimmed value */
     Py_ssize_t value_len;
+    int value_high;         /* the value has bytes >= 0x80 (not ASCII) */
 } ww_http_field_t;
 
 /* RFC 9110 tchar: ! # $ % & ' * + - . ^ _ ` | ~ DIGIT ALPHA */
@@ -69,6 +70,48 @@ static const unsigned char ww_http_vstop[256] = {
     /* 0x60 */ 0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,1,
     /* 0x80 and up: obs-text, allowed */
 };
+
+/*
+ * Offset of the first byte of b[e:len] that stops a value (or len); *high
+ * gets the OR of the value bytes' top bits (0: pure ASCII).  Eight bytes at
+ * a time while none is below 0x20 or equal to 0x7F (bit tricks from "Bit
+ * Twiddling Hacks": hasless(x, 0x20) and haszero(x ^ 0x7F..) are exact
+ * about whether such a byte exists); a word that has one, possibly an
+ * allowed HTAB, is finished byte by byte.
+ */
+static inline Py_ssize_t
+ww_http_value_end(const unsigned char *b, Py_ssize_t e, Py_ssize_t len, int *high)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t top = 0x8080808080808080ULL;
+    uint64_t x, y, acc = 0;
+    unsigned char c, acc1 = 0;
+    Py_ssize_t stop;
+
+    while (e + 8 <= len) {
+        memcpy(&x, b + e, 8);
+        y = x ^ (ones * 0x7F);
+        if ((((x - ones * 0x20) & ~x) | ((y - ones) & ~y)) & top) {
+            for (stop = e + 8; e < stop; e++) {
+                c = b[e];
+                if (ww_http_vstop[c]) {
+                    goto done;
+                }
+                acc1 |= c;
+            }
+            continue;
+        }
+        acc |= x;
+        e += 8;
+    }
+    while (e < len && !ww_http_vstop[c = b[e]]) {
+        acc1 |= c;
+        e++;
+    }
+done:
+    *high = ((acc & top) != 0) | ((acc1 & 0x80) != 0);
+    return e;
+}
 
 /* Number of CR/LF bytes at the start of buf[0:len]. */
 static inline Py_ssize_t
@@ -136,19 +179,22 @@ ww_http_find_head_end(const char *buf, Py_ssize_t len, Py_ssize_t *cursor,
 }
 
 /*
- * Split a head: the start line is buf[*line:*line + *line_len] and the
- * fields start at *block.  Returns 0, or WW_HTTP_E_COUNT when the block has
+ * Split a head: the start line is buf[*line:*line + *line_len], the
+ * fields start at *block and *lines counts the line ends after the start
+ * line (an upper bound on the fields, for presizing).  Returns 0, or WW_HTTP_E_COUNT when the block has
  * more than max_count + 1 line ends (the closing empty line is one of them).
  */
 static inline int
 ww_http_head_start(const char *buf, Py_ssize_t len, Py_ssize_t max_count,
-                   Py_ssize_t *line, Py_ssize_t *line_len, Py_ssize_t *block)
+                   Py_ssize_t *line, Py_ssize_t *line_len, Py_ssize_t *block,
+                   Py_ssize_t *lines)
 {
     Py_ssize_t i = ww_http_skip_blank(buf, len);
     Py_ssize_t eol, n;
     const char *p, *end = buf + len;
 
     *line = i;
+    *lines = 0;
     p = (const char *)memchr(buf + i, '\n', (size_t)(len - i));
     if (p == NULL) {
         *line_len = len - i;
@@ -172,6 +218,7 @@ ww_http_head_start(const char *buf, Py_ssize_t len, Py_ssize_t max_count,
         }
         p++;
     }
+    *lines = n;
     return 0;
 }
 
@@ -220,10 +267,7 @@ ww_http_next_field(const char *buf, Py_ssize_t len, Py_ssize_t *pos,
         f->name_len = i - s;
         /* value: up to the first control byte, which must end the line */
         v = i + 1;
-        e = v;
-        while (e < len && !ww_http_vstop[b[e]]) {
-            e++;
-        }
+        e = ww_http_value_end(b, v, len, &f->value_high);
         if (e == len) {
             *pos = len;                       /* last line without LF */
         }

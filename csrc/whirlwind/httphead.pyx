@@ -22,11 +22,16 @@
 # Python reference, whirlwind.http1connection._parse_head.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
-from cpython.object cimport PyObject
+from cpython.dict cimport PyDict_SetDefault, PyDict_SetItem
+from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
+
+import types as _types
+
+cdef object _MemberDescriptorType = _types.MemberDescriptorType
 
 cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
@@ -56,32 +61,47 @@ cdef inline unsigned char _lower(unsigned char c) noexcept nogil:
 
 
 cdef inline size_t _hn_hash(const unsigned char *p, Py_ssize_t n) noexcept nogil:
-    # FNV-1a over the lower-cased bytes.
-    cdef size_t h = 2166136261u
-    cdef Py_ssize_t i
-    for i in range(n):
-        h = (h ^ _lower(p[i])) * 16777619u
-    return h
+    # Length and four bytes, lower-cased: cheap, and it spreads the common
+    # names well enough for linear probing (n >= 1: names are never empty).
+    return (<size_t>n * 31u
+            ^ (<size_t>_lower(p[0]) << 3)
+            ^ (<size_t>_lower(p[n >> 1]) << 7)
+            ^ (<size_t>_lower(p[n - 2 if n > 1 else 0]) << 1)
+            ^ (<size_t>_lower(p[n - 1]) << 5))
+
+
+cdef inline bint _hn_equal(const unsigned char *p, const unsigned char *k,
+                           Py_ssize_t n) noexcept nogil:
+    # k: a stored name, lower-case letters, digits and "-".  For token bytes
+    # p[i] | 0x20 equals such a byte only if p[i] is it in either case, so
+    # whole words compare at once.
+    cdef uint64_t x, y
+    cdef Py_ssize_t j = 0
+    while j + 8 <= n:
+        memcpy(&x, p + j, 8)
+        memcpy(&y, k + j, 8)
+        if (x | 0x2020202020202020ULL) != y:
+            return False
+        j += 8
+    while j < n:
+        if (p[j] | 0x20) != k[j]:
+            return False
+        j += 1
+    return True
 
 
 cdef object _norm_name(const unsigned char *p, Py_ssize_t n):
     # Http-Header-Case of a valid token: upper after "-" or at the start.
     cdef size_t h
-    cdef Py_ssize_t i, j
-    cdef const unsigned char *k
+    cdef Py_ssize_t i
     cdef unsigned char *out
     cdef bint up = True
     cdef unsigned char c
     if n < _HN_MAXLEN:
         h = _hn_hash(p, n) & (_HN_SIZE - 1)
         while _hn_obj[h] != NULL:
-            if _hn_len[h] == n:
-                k = _hn_low[h]
-                j = 0
-                while j < n and _lower(p[j]) == k[j]:
-                    j += 1
-                if j == n:
-                    return <object>_hn_obj[h]
+            if _hn_len[h] == n and _hn_equal(p, _hn_low[h], n):
+                return <object>_hn_obj[h]
             h = (h + 1) & (_HN_SIZE - 1)
     s = PyUnicode_New(n, 127)
     out = <unsigned char *>PyUnicode_DATA(s)
@@ -98,6 +118,8 @@ cdef object _norm_name(const unsigned char *p, Py_ssize_t n):
 cdef int _hn_add(str name) except -1:
     cdef bytes raw = name.lower().encode("ascii")
     cdef Py_ssize_t n = len(raw)
+    if not 0 < n < _HN_MAXLEN or raw.strip(b"abcdefghijklmnopqrstuvwxyz0123456789-"):
+        raise ValueError(name)      # _hn_equal relies on this alphabet
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(raw)
     cdef size_t h = _hn_hash(p, n) & (_HN_SIZE - 1)
     norm = _sys.intern("-".join([w.capitalize() for w in name.split("-")]))
@@ -140,15 +162,51 @@ del _name
 
 cdef object _HTTPHeaders = None       # whirlwind.httputil, imported on first use
 cdef object _HTTPInputError = None
-cdef object _object_new = object.__new__
+cdef Py_ssize_t _off_d = -1           # HTTPHeaders slot offsets (-1: use setattr)
+cdef Py_ssize_t _off_joined = -1
+cdef tuple _no_args = ()
+
+
+cdef Py_ssize_t _slot_offset(object cls, str name):
+    # The instance offset of a __slots__ member, or -1 if it is not a plain
+    # object slot (then parse_head falls back to setattr).
+    descr = cls.__dict__.get(name)
+    if type(descr) is not _MemberDescriptorType:
+        return -1
+    cdef PyMemberDef *m = (<PyMemberDescrObject *>descr).d_member
+    if m.type != 16:        # Py_T_OBJECT_EX, what __slots__ creates
+        return -1
+    return m.offset
 
 
 cdef int _load_httputil() except -1:
-    global _HTTPHeaders, _HTTPInputError
+    global _HTTPHeaders, _HTTPInputError, _off_d, _off_joined
     from whirlwind import httputil
+    cls = httputil.HTTPHeaders
+    _off_d = _slot_offset(cls, "_d")
+    _off_joined = _slot_offset(cls, "_joined")
     _HTTPInputError = httputil.HTTPInputError
-    _HTTPHeaders = httputil.HTTPHeaders
+    _HTTPHeaders = cls
     return 0
+
+
+cdef inline void _set_slot(object obj, Py_ssize_t off, object value) noexcept:
+    # Only on a new object whose slot is still empty (NULL).
+    Py_INCREF(value)
+    (<PyObject **>(<char *><PyObject *>obj + off))[0] = <PyObject *>value
+
+
+cdef object _new_headers(dict d):
+    cdef object h
+    if _off_d >= 0 and _off_joined >= 0:
+        h = (<PyTypeObject *>_HTTPHeaders).tp_new(_HTTPHeaders, <PyObject *>_no_args, NULL)
+        _set_slot(h, _off_d, d)
+        _set_slot(h, _off_joined, {})
+        return h
+    h = object.__new__(_HTTPHeaders)
+    h._d = d
+    h._joined = {}
+    return h
 
 
 cdef object _field_error(int code, const char *buf, Py_ssize_t len, Py_ssize_t pos):
@@ -180,16 +238,18 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
     """
     cdef const char *buf = PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-    cdef Py_ssize_t line, line_len, pos, before
+    cdef Py_ssize_t line, line_len, pos, before, size
     cdef ww_http_field_t f
     cdef int r
     cdef PyObject *old
-    cdef dict d = {}
+    cdef Py_ssize_t lines
+    cdef dict d
     if _HTTPHeaders is None:
         _load_httputil()
-    r = ww_http_head_start(buf, n, max_count, &line, &line_len, &pos)
+    r = ww_http_head_start(buf, n, max_count, &line, &line_len, &pos, &lines)
     if r == WW_HTTP_E_COUNT:
         raise HeaderFieldCountError("too many header fields")
+    d = ww_dict_presized(lines)
     start_line = PyUnicode_DecodeLatin1(buf + line, line_len, NULL)
     while True:
         before = pos
@@ -199,18 +259,22 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
                 break
             raise _field_error(r, buf, n, before)
         name = _norm_name(<const unsigned char *>buf + f.name, f.name_len)
-        value = PyUnicode_DecodeLatin1(buf + f.value, f.value_len, NULL)
-        old = PyDict_GetItem(d, name)
-        if old == NULL:
-            PyDict_SetItem(d, name, value)
-        elif type(<object>old) is str:
-            PyDict_SetItem(d, name, [<object>old, value])
+        if f.value_high:
+            value = PyUnicode_DecodeLatin1(buf + f.value, f.value_len, NULL)
+        elif f.value_len:
+            value = PyUnicode_New(f.value_len, 127)
+            memcpy(PyUnicode_DATA(value), buf + f.value, f.value_len)
         else:
-            (<list>old).append(value)
-    headers = _object_new(_HTTPHeaders)
-    headers._d = d
-    headers._joined = {}
-    return start_line, headers
+            value = ""
+        size = PyDict_GET_SIZE(d)
+        old = PyDict_SetDefault(d, name, value)     # one lookup when new
+        # (not "old is value": short values may be shared singletons)
+        if PyDict_GET_SIZE(d) == size:
+            if type(<object>old) is str:
+                PyDict_SetItem(d, name, [<object>old, value])
+            else:
+                (<list>old).append(value)
+    return start_line, _new_headers(d)
 
 
 cdef Py_ssize_t _head_read_pos(_Stream s) except -2:
