@@ -342,7 +342,7 @@ cdef class _Stream(IOSink):
         # Read what the fd has (one syscall unless it filled the space),
         # then try to satisfy the pending read.  Hooked streams read until
         # the hook reports "no data" so TLS-internal buffers are drained.
-        cdef Py_ssize_t space, n
+        cdef Py_ssize_t space, n, lim
         cdef object r, mv
         cdef int err
         while True:
@@ -350,6 +350,13 @@ cdef class _Stream(IOSink):
                 return 0
             self._ensure_space()
             space = self._cap - self._end
+            # Ask for no more than the limit allows (plus one chunk), so a
+            # grown buffer never overshoots max_buffer_size by its capacity.
+            lim = self._read_limit() - (self._end - self._start)
+            if lim < self.read_chunk_size:
+                lim = self.read_chunk_size
+            if space > lim:
+                space = lim
             if self._hooked:
                 mv = PyMemoryView_FromMemory(self._buf + self._end, space, PyBUF_WRITE)
                 try:
