@@ -890,3 +890,34 @@ def test_subclass_read_write_hooks_are_used(run: Runner) -> None:
 
 
 ROT = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"nopqrstuvwxyzabcdefghijklm")
+
+
+def test_stream_is_a_compiled_sink_on_whirlwind_loop() -> None:
+    # On whirlwind's loop the stream registers itself with the loop core
+    # (no add_reader Handle); the fd table then refuses Python callbacks.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = await unix_pair()
+        with pytest.raises(RuntimeError, match="compiled stream"):
+            loop.add_reader(b.fileno(), lambda: None)
+        assert loop.remove_reader(b.fileno()) is False
+        await a.write(b"still works\n")
+        assert await b.read_until(b"\n") == b"still works\n"
+        fd = b.fileno()
+        b.close()
+        # closing hands the fd slot back
+        c, d = socket.socketpair()
+        try:
+            if c.fileno() == fd or d.fileno() == fd:
+                loop.add_reader(fd, lambda: None)
+                assert loop.remove_reader(fd) is True
+        finally:
+            c.close()
+            d.close()
+        a.close()
+
+    loop = _whirlwind_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 4))
+    finally:
+        loop.close()
