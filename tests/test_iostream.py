@@ -921,3 +921,29 @@ def test_stream_is_a_compiled_sink_on_whirlwind_loop() -> None:
         loop.run_until_complete(asyncio.wait_for(main(), 4))
     finally:
         loop.close()
+
+
+def test_classic_positional_forms(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = await unix_pair()
+        got = loop.create_future()
+        # read_until(delimiter, callback, max_bytes) as in Tornado 3/4
+        b.read_until(b"\n", got.set_result, 100)
+        await a.write(b"ok\n")
+        assert await got == b"ok\n"
+        # read_bytes(n, callback, streaming_callback, partial)
+        got2 = loop.create_future()
+        b.read_bytes(100, got2.set_result, None, True)
+        await a.write(b"some")
+        assert await got2 == b"some"
+        # max_bytes still applies in the classic form
+        closed = loop.create_future()
+        b.set_close_callback(lambda: closed.set_result(True))
+        b.read_until(b"\n", lambda data: None, 3)
+        await a.write(b"toolong\n")
+        assert await closed is True
+        assert isinstance(b.error, UnsatisfiableReadError)
+        a.close()
+
+    run(main())

@@ -643,7 +643,8 @@ cdef class _Stream(IOSink):
         closes the stream) when the delimiter is not within ``max_bytes``.
         """
         if max_bytes is not None and callable(max_bytes):
-            callback, max_bytes = max_bytes, None
+            # classic read_until(delim, callback, max_bytes)
+            callback, max_bytes = max_bytes, callback
         if type(delimiter) is not bytes:
             delimiter = bytes(delimiter)
         self._start_read(K_DELIM, callback)
@@ -657,7 +658,8 @@ cdef class _Stream(IOSink):
         """Read up to and including the end of the first match of ``regex``
         (bytes pattern or compiled pattern); see read_until."""
         if max_bytes is not None and callable(max_bytes):
-            callback, max_bytes = max_bytes, None
+            # classic read_until(delim, callback, max_bytes)
+            callback, max_bytes = max_bytes, callback
         if not hasattr(regex, "search"):
             regex = _compile_regex(regex)
         self._start_read(K_REGEX, callback)
@@ -674,7 +676,8 @@ cdef class _Stream(IOSink):
         classic callback; ``streaming_callback`` receives chunks as they
         arrive and the final callback then gets b""."""
         if callable(partial):
-            callback, partial = partial, False
+            # classic read_bytes(n, callback, streaming_callback, partial)
+            callback, partial = partial, (callback or False)
         if num_bytes < 0:
             raise ValueError("num_bytes must be >= 0")
         self._start_read(K_BYTES, callback)
@@ -689,7 +692,7 @@ cdef class _Stream(IOSink):
         """Fill the writable buffer ``buf``; resolves to the byte count (with
         ``partial``, as soon as some bytes were copied)."""
         if callable(partial):
-            callback, partial = partial, False
+            callback, partial = partial, (callback or False)
         mv = memoryview(buf).cast("B")
         if mv.readonly:
             mv.release()
