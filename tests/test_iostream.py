@@ -30,6 +30,7 @@ from whirlwind.iostream import (
     StreamBufferFullError,
     StreamClosedError,
     UnsatisfiableReadError,
+    _ssl_context,
 )
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
@@ -945,5 +946,47 @@ def test_classic_positional_forms(run: Runner) -> None:
         assert await closed is True
         assert isinstance(b.error, UnsatisfiableReadError)
         a.close()
+
+    run(main())
+
+
+def test_tls_dict_options_and_classic_connect(
+    run: Runner, cert: tuple[Path, Path]
+) -> None:
+    # ssl_options as a dict of old wrap_socket keywords (Tornado's form):
+    # the server loads certfile/keyfile, the client skips verification.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        crt, key = cert
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.setblocking(False)
+            client = SSLIOStream(
+                socket.socket(), ssl_options={"cert_reqs": ssl.CERT_NONE}
+            )
+            connected = loop.create_future()
+            assert (
+                client.connect(
+                    listener.getsockname(), lambda: connected.set_result(True)
+                )
+                is None
+            )
+            await wait_until(lambda: _accept_ready(listener))
+            conn, _ = listener.accept()
+            server_ctx = _ssl_context(
+                {"certfile": str(crt), "keyfile": str(key)}, server_side=True
+            )
+            server = SSLIOStream(
+                server_ctx.wrap_socket(
+                    conn, server_side=True, do_handshake_on_connect=False
+                )
+            )
+            assert await server.wait_for_handshake() is server
+            assert await connected is True
+            await client.write(b"over tls\n")
+            assert await server.read_until(b"\n") == b"over tls\n"
+            client.close()
+            server.close()
 
     run(main())
