@@ -480,8 +480,13 @@ def test_write_while_connecting(run: Runner) -> None:
             c = IOStream(socket.socket())
             fut = c.connect(listener.getsockname())
             w = c.write(b"early bird")
+            order: list[str] = []
+            fut.add_done_callback(lambda f: order.append("connect"))
+            w.add_done_callback(lambda f: order.append("write"))
             await fut
             await w
+            await spin()
+            assert order == ["connect", "write"]
             await wait_until(lambda: _accept_ready(listener))
             conn, _ = listener.accept()
             s = IOStream(conn)

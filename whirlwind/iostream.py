@@ -311,12 +311,14 @@ class IOStream(BaseIOStream):
     def _on_connected(self) -> None:
         fut, cb = self._connect_future, self._connect_callback
         self._connect_future = self._connect_callback = None
-        self._set_mode(0)
+        # Resolve the connect before flushing queued writes, so their
+        # futures complete after it (callbacks run in resolution order).
         if fut is not None:
             if not fut.done():
                 fut.set_result(self)
         elif cb is not None:
             self._loop.call_soon(self._run_callback, cb)
+        self._set_mode(0)
 
     def _signal_closed(self) -> None:
         fut = self._connect_future
@@ -471,8 +473,8 @@ class SSLIOStream(IOStream):
             return
         self._ssl_accepting = False
         self._want_write(False)
+        self._finish_ssl_connect()  # before queued writes resolve (see above)
         self._set_mode(0)
-        self._finish_ssl_connect()
 
     def _finish_ssl_connect(self) -> None:
         fut, cb = self._ssl_connect_future, self._ssl_connect_callback
