@@ -717,6 +717,18 @@ cdef class _Stream(IOSink):
         if self._closed:
             self._process_read()
             return fut
+        try:
+            # a Python-level call on this rare path, so subclasses and test
+            # doubles can hook it as in Tornado
+            self._try_inline_read()
+        except BaseException:
+            if fut is not None:
+                fut.add_done_callback(_retrieve_exception)
+            raise
+        return fut
+
+    def _try_inline_read(self):
+        """Deliver what the buffer allows and make sure the fd is watched."""
         self._process_read()
         if self._rkind != K_NONE:
             if self._end - self._start >= self.max_buffer_size:
@@ -724,7 +736,6 @@ cdef class _Stream(IOSink):
             else:
                 self._maybe_resume()
                 self._arm_read()
-        return fut
 
     # ------------------------------------------------------------ writing
     def write(self, data, callback=None):
@@ -938,6 +949,11 @@ cdef object _partial = _functools.partial
 cdef object _base_create_future = _asyncio.BaseEventLoop.create_future
 
 cdef dict _regex_cache = {}
+
+
+def _retrieve_exception(fut):
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _compile_regex(pattern):
