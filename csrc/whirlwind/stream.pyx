@@ -762,11 +762,15 @@ cdef class _Stream(IOSink):
             if (self.max_write_buffer_size is not None and
                     self._wsize + n > self.max_write_buffer_size):
                 raise StreamBufferFullError("Reached maximum write buffer size")
-            self._wqueue.append(data)
-            self._wsize += n
-            self._wtotal += n
-            if self._mode == MODE_STREAM:
-                self._do_write()
+            if (not self._wqueue and self._mode == MODE_STREAM and
+                    not self._hooked and type(data) is bytes):
+                self._write_now(data, n)
+            else:
+                self._wqueue.append(data)
+                self._wsize += n
+                self._wtotal += n
+                if self._mode == MODE_STREAM:
+                    self._do_write()
         fut = None
         if self._wdone >= self._wtotal and not self._closed:
             # Everything is in the kernel already: no waiter to queue.
@@ -786,6 +790,34 @@ cdef class _Stream(IOSink):
         if self._closed:
             self._fail_waiters()
         return fut
+
+    cdef int _write_now(self, bytes data, Py_ssize_t n) except -1:
+        # Fast path of write(): nothing queued, one bytes object, one
+        # syscall; only a remainder goes to the queue.
+        cdef ww_iovec_t iov[1]
+        cdef Py_ssize_t r
+        cdef int err
+        iov[0].iov_base = PyBytes_AS_STRING(data)
+        iov[0].iov_len = <size_t>n
+        r = ww_io_writev(self._fd, self._is_socket, iov, 1)
+        self._wtotal += n
+        if r == n:
+            self._wdone += n
+            return 0
+        if r < 0:
+            err = errno
+            if not ww_io_would_block(err):
+                self._wqueue.append(data)
+                self._wsize += n
+                self._io_error(err, "Write")
+                return 0
+            r = 0
+        self._wqueue.append(data)
+        self._wpos = r
+        self._wsize += n - r
+        self._wdone += r
+        self._arm_write(True)
+        return 0
 
     cdef int _do_write(self) except -1:
         cdef ww_iovec_t iov[64]
