@@ -995,3 +995,20 @@ def test_tls_dict_options_and_classic_connect(
             server.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("kind", sorted(LOOPS))
+def test_close_after_loop_closed(kind: str) -> None:
+    loop = LOOPS[kind]()
+    a, b = socket.socketpair()
+
+    async def make() -> tuple[IOStream, IOStream]:
+        return IOStream(a), IOStream(b)
+
+    sa, sb = loop.run_until_complete(make())
+    sa.set_close_callback(lambda: None)
+    loop.close()
+    sa.close()  # must not raise on the closed loop
+    sb.close()
+    assert sa.closed() and sb.closed()
+    assert a.fileno() == -1 and b.fileno() == -1

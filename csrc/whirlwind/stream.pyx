@@ -276,6 +276,8 @@ cdef class _Stream(IOSink):
                 self._sink._sink_add(self._fd, self, mask)
             else:
                 self._sink._sink_modify(self._fd, mask)
+        elif self._loop.is_closed():
+            pass        # a closed loop has dropped its registrations already
         else:
             if rd != self._reg_read:
                 if rd:
@@ -971,7 +973,8 @@ cdef class _Stream(IOSink):
         if self._close_callback is not None:
             cb = self._close_callback
             self._close_callback = None
-            self._call_soon(cb)
+            if not self._loop.is_closed():   # nobody would run it
+                self._call_soon(cb)
 
 
 import asyncio as _asyncio
