@@ -973,7 +973,7 @@ cdef class _Stream(IOSink):
         if self._close_callback is not None:
             cb = self._close_callback
             self._close_callback = None
-            if not self._loop.is_closed():   # nobody would run it
+            if self._loop is not None and not self._loop.is_closed():
                 self._call_soon(cb)
 
 
