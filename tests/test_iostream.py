@@ -819,9 +819,10 @@ def _split_reference(data: bytes, delim: bytes) -> list[bytes]:
     delim=st.sampled_from([b"\n", b"\r\n", b"\r\n\r\n", b"a\ra"]),
     chunk=st.integers(min_value=1, max_value=9),
     read_chunk=st.integers(min_value=1, max_value=16),
+    use_regex=st.booleans(),
 )
 def test_stream_read_until_matches_reference(
-    data: bytes, delim: bytes, chunk: int, read_chunk: int
+    data: bytes, delim: bytes, chunk: int, read_chunk: int, use_regex: bool
 ) -> None:
     # Tiny read_chunk_size forces many reads, buffer growth and compaction
     # while a delimiter read is pending; the writer trickles small chunks.
@@ -835,7 +836,11 @@ def test_stream_read_until_matches_reference(
                 await asyncio.sleep(0)
 
         feeder = asyncio.ensure_future(feed())
-        got = [await b.read_until(delim) for _ in expected]
+        if use_regex:
+            pattern = re.compile(re.escape(delim))
+            got = [await b.read_until_regex(pattern) for _ in expected]
+        else:
+            got = [await b.read_until(delim) for _ in expected]
         await feeder
         a.close()
         b.close()
