@@ -311,12 +311,14 @@ class IOStream(BaseIOStream):
     def _on_connected(self) -> None:
         fut, cb = self._connect_future, self._connect_callback
         self._connect_future = self._connect_callback = None
-        self._set_mode(0)
+        # Resolve the connect before flushing queued writes, so their
+        # futures complete after it (callbacks run in resolution order).
         if fut is not None:
             if not fut.done():
                 fut.set_result(self)
         elif cb is not None:
             self._loop.call_soon(self._run_callback, cb)
+        self._set_mode(0)
 
     def _signal_closed(self) -> None:
         fut = self._connect_future
@@ -339,6 +341,12 @@ class IOStream(BaseIOStream):
         Only on an idle stream: no pending read or write, nothing buffered.
         Resolves to the new stream once the handshake is done; the close
         callback moves to the new stream.  This stream must not be used again.
+
+        whirlwind reads ahead while a stream is idle, so call this right after
+        the last clear-text exchange (``await stream.write(...)`` of a short
+        reply does not yield when the kernel takes it): if the peer's first
+        TLS record was already buffered, this raises ValueError as Tornado
+        does for buffered data.
         """
         if (
             self.reading()
@@ -471,8 +479,8 @@ class SSLIOStream(IOStream):
             return
         self._ssl_accepting = False
         self._want_write(False)
+        self._finish_ssl_connect()  # before queued writes resolve (see above)
         self._set_mode(0)
-        self._finish_ssl_connect()
 
     def _finish_ssl_connect(self) -> None:
         fut, cb = self._ssl_connect_future, self._ssl_connect_callback

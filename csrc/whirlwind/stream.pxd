@@ -83,6 +83,7 @@ cdef class _Stream(IOSink):
     cdef int _start_read(self, int kind, object callback) except -1
     cdef int _try_inline(self) except -1
     cdef int _do_write(self) except -1
+    cdef int _write_now(self, bytes data, Py_ssize_t n) except -1
     cdef int _write_done_waiters(self) except -1
     cdef int _io_error(self, int err, str what) except -1
     cdef int _consume(self, Py_ssize_t n) except -1
