@@ -404,6 +404,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._body_timeout = params.body_timeout
         self._write_finished = False
         self._read_finished = False
+        self._body_pending = False
         self._finish_future: asyncio.Future[None] | None = None
         self._disconnect_on_finish = False
         self._close_callback: Callable[[], None] | None = None
@@ -498,6 +499,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # RFC 9112 section 6.1: process, then close the connection.
                 self._disconnect_on_finish = True
             content_length = _content_length(headers, allow_list=is_client)
+            self._body_pending = bool(chunked or content_length)
             need_delegate_close = True
             try:
                 ret = delegate.headers_received(start_line, headers)
@@ -980,6 +982,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 and "Content-Length" not in d
                 and "Transfer-Encoding" not in d
             )
+            if not self._read_finished and self._body_pending:
+                # Answering before the body was read: we will close.
+                self._disconnect_on_finish = True
             if request.version == "HTTP/1.1":
                 if self._disconnect_on_finish:
                     headers["Connection"] = "close"
@@ -1071,8 +1076,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 tail += block.encode("latin1") + b"\r\n"
             self._pending_write = stream.write(tail + b"\r\n")
         self._write_finished = True
-        if not self._read_finished:
-            # The body was not read: the connection cannot be reused.
+        if not self._read_finished and (self.is_client or self._body_pending):
+            # The request body was not read: the connection cannot be reused.
             self._disconnect_on_finish = True
         if stream is None:
             return

@@ -295,6 +295,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self._origin: tuple[Any, ...] = ()
         self._reused = False
         self._got_headers = False
+        self._attempt = 0
         task = asyncio.ensure_future(self.run())
         task.add_done_callback(_log_task_error)
 
@@ -461,11 +462,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             None,
         )
         conn.write_headers(httputil.RequestStartLine(request.method, path, ""), headers)
+        attempt = self._attempt
         if request.expect_100_continue:
             ok = await conn.read_response(self)
         else:
             ok = await self._write_body(True)
-        self._after_response(ok)
+        if attempt == self._attempt:  # not superseded by a retry
+            self._after_response(ok)
 
     async def _write_body(self, start_read: bool) -> bool:
         conn = self.connection
@@ -509,6 +512,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if self._reused and not self._got_headers and self.final_callback is not None:
             # The idle connection died under us: one more try on a new one.
             self._reused = False
+            self._attempt += 1
             if self.stream is not None:
                 self.stream.set_close_callback(None)
                 self.stream.close()
