@@ -289,7 +289,7 @@ def _content_length(
     raw = headers._d.get("Content-Length")
     if raw is None:
         return None
-    if raw.__class__ is list or "," in raw:  # type: ignore[operator]
+    if raw.__class__ is list or "," in raw:
         values = raw if raw.__class__ is list else raw.split(",")  # type: ignore[union-attr]
         pieces = [v.strip(" \t") for v in values]
         if any(p != pieces[0] for p in pieces):
@@ -352,8 +352,8 @@ def _connection_tokens(headers: httputil.HTTPHeaders) -> list[str]:
     value = headers._d.get("Connection")
     if value is None:
         return []
-    text = ",".join(value) if value.__class__ is list else str(value)  # type: ignore[arg-type]
-    return [t.strip(" \t").lower() for t in text.split(",")]  # type: ignore[union-attr]
+    text = ",".join(value) if value.__class__ is list else str(value)
+    return [t.strip(" \t").lower() for t in text.split(",")]
 
 
 def _parse_head(data: bytes, max_count: int) -> tuple[str, httputil.HTTPHeaders]:
@@ -622,13 +622,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         ret = ctx.run(delegate.finish)
         if ret is None:
             return
+        task: asyncio.Future[Any]
         if type(ret) is _CoroutineType:
             try:
                 first = ctx.run(ret.send, None)
             except StopIteration:
                 return
             if _TASK_CONTEXT:
-                task = asyncio.get_running_loop().create_task(
+                task = asyncio.get_running_loop().create_task(  # type: ignore[call-arg,unused-ignore]
                     _resume(ret, first), context=ctx
                 )
             else:
@@ -1235,7 +1236,7 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
         d = self._decompressor
         if d is not None and self._fed and not d.eof:
             raise httputil.HTTPInputError("invalid gzip data: truncated")
-        return self._delegate.finish()  # type: ignore[func-returns-value]
+        return self._delegate.finish()
 
     def on_connection_close(self) -> None:
         self._delegate.on_connection_close()
