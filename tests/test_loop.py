@@ -132,7 +132,7 @@ def test_timer_handle_api(loop: asyncio.AbstractEventLoop) -> None:
     h = loop.call_soon(print, context=ctx)
     h.cancel()
     if sys.version_info >= (3, 12) or is_ww(loop):
-        assert h.get_context() is ctx
+        assert h.get_context() is ctx  # type: ignore[attr-defined]
 
 
 def test_cancelled_timers_do_not_run(loop: asyncio.AbstractEventLoop) -> None:
@@ -472,7 +472,12 @@ def test_add_reader_replaces_and_invalid_fd(loop: asyncio.AbstractEventLoop) -> 
     try:
         seen: list[str] = []
         loop.add_reader(b, seen.append, "old")
-        loop.add_reader(b, lambda: (seen.append("new"), loop.remove_reader(b)))
+
+        def new() -> None:
+            seen.append("new")
+            loop.remove_reader(b)
+
+        loop.add_reader(b, new)
         a.send(b"x")
         loop.call_later(0.05, loop.stop)
         loop.run_forever()
@@ -778,7 +783,7 @@ def test_tls_and_start_tls(
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"STARTTLS\n")
         assert await reader.readline() == b"OK\n"
-        tls = await loop.start_tls(
+        tls: Any = await loop.start_tls(
             writer.transport,
             writer.transport.get_protocol(),
             client_ctx,
@@ -981,7 +986,12 @@ def test_ww_fd_closed_without_remove_then_reused() -> None:
             reused = c if c.fileno() == fd else d
             other = d if reused is c else c
             got: list[bytes] = []
-            loop.add_reader(reused, lambda: (got.append(reused.recv(10)), loop.stop()))
+
+            def on_read() -> None:
+                got.append(reused.recv(10))
+                loop.stop()
+
+            loop.add_reader(reused, on_read)
             loop.add_writer(reused, lambda: loop.remove_writer(reused))
             other.send(b"again")
             loop.call_later(5, loop.stop)
@@ -1034,6 +1044,42 @@ def test_ww_handles_are_collected() -> None:
         loop.close()
         gc.collect()
         assert ref() is None
+    finally:
+        loop.close()
+
+
+def test_ww_cycles_through_kept_handles_are_collected() -> None:
+    # handles are hidden from the cyclic GC only while the loop queues them
+    import weakref
+
+    loop = whirlwind.new_event_loop()
+    try:
+
+        class Owner:
+            def __init__(self) -> None:
+                self.fired = 0
+                self.timer = loop.call_later(0, self.on_timer)
+                self.soon = loop.call_soon(self.on_timer)
+                self.cancelled = loop.call_later(100, self.on_timer)
+                self.cancelled.cancel()
+
+            def on_timer(self) -> None:
+                self.fired += 1
+
+        owners = [Owner() for _ in range(200)]  # > 100: the heap is rebuilt
+        refs = [weakref.ref(o) for o in owners]
+        loop.call_later(0.01, loop.stop)
+        loop.run_forever()
+        assert all(o.fired == 2 for o in owners)
+        del owners
+        gc.collect()
+        assert all(r() is None for r in refs)
+        # queues cleared behind the loop's back must not crash
+        for _ in range(50):
+            loop.call_soon(print)
+        loop._ready.clear()
+        loop._scheduled.clear()
+        gc.collect()
     finally:
         loop.close()
 

@@ -53,9 +53,19 @@ _SUBMODULES = frozenset(
         "wsgi",
     }
 )
-_FROM_LOOP = frozenset({"EventLoop", "EventLoopPolicy", "new_event_loop", "install", "run"})
+_FROM_LOOP = frozenset(
+    {"EventLoop", "EventLoopPolicy", "new_event_loop", "install", "run"}
+)
 
-__all__ = ["version", "version_info", *sorted(_FROM_LOOP)]
+__all__ = [
+    "EventLoop",
+    "EventLoopPolicy",
+    "install",
+    "new_event_loop",
+    "run",
+    "version",
+    "version_info",
+]
 
 if TYPE_CHECKING:
     from whirlwind.loop import EventLoop, EventLoopPolicy, install, new_event_loop, run

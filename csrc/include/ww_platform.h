@@ -44,6 +44,11 @@
    typedef int ww_socket_t;
 #endif /* WW_IS_WINDOWS */
 
+#if defined(__APPLE__)
+   /* clock_gettime() needs macOS 10.12; wheels may target older ones */
+#  include <mach/mach_time.h>
+#endif /* __APPLE__ */
+
 #if defined(__linux__) && !defined(WW_FORCE_NO_EPOLL)
 #  define WW_HAVE_EPOLL 1
 #else
@@ -68,7 +73,7 @@
 #endif /* WW_IS_WINDOWS */
 
 /* Seconds on a monotonic clock (deadlines for EINTR retries). */
-static double
+static inline double
 ww_monotonic(void)
 {
 #if WW_IS_WINDOWS
@@ -79,6 +84,12 @@ ww_monotonic(void)
     }
     QueryPerformanceCounter(&now);
     return (double)now.QuadPart / (double)freq.QuadPart;
+#elif defined(__APPLE__)
+    static mach_timebase_info_data_t base;
+    if (base.denom == 0) {
+        mach_timebase_info(&base);
+    }
+    return (double)mach_absolute_time() * base.numer / base.denom * 1e-9;
 #else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

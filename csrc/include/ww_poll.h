@@ -23,6 +23,10 @@
  * failure.  ww_poll_wait() returns -1/EINTR when interrupted; the caller
  * runs signal handlers and retries with a recomputed deadline.
  *
+ * A ww_poll_t is not thread-safe: one thread at a time, including across
+ * ww_poll_wait() (which reads the fd table after the kernel wait returns).
+ * The Poller type raises RuntimeError for calls made while it waits.
+ *
  * Backends live in ww_poll_epoll.h, ww_poll_kqueue.h and ww_poll_select.h;
  * every platform #if is in ww_platform.h.
  */

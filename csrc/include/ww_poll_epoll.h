@@ -4,10 +4,10 @@
  * Theory of operation
  * -------------------
  * Level-triggered epoll; each kernel entry carries data.u64 = fd | gen << 32.
- * kstate is 1 while the fd is in the epoll set.  An fd registered with no
- * READ/WRITE interest is kept *out* of the set (events 0 or ERROR only would
- * still report EPOLLHUP level-triggered and spin the loop); ERROR interest
- * alone needs no kernel bits because EPOLLERR/EPOLLHUP are always reported.
+ * kstate is 1 while the fd is in the epoll set.  An fd registered with
+ * events == 0 is kept *out* of the set: epoll reports EPOLLHUP/EPOLLERR even
+ * for an empty mask, and level-triggered that would spin the loop.  ERROR
+ * interest alone is an empty epoll mask (hang-ups and errors only).
  *
  * Ghosts.  epoll keys entries on (fd number, open file description) and drops
  * one only when the last reference to the description is closed.  An fd
@@ -77,7 +77,7 @@ static int
 ww_epoll_set(ww_poll_t *p, int fd, int events, uint32_t gen)
 {
     ww_reg_t *r = ww_reg_slot(p, fd);
-    int was, want = (events & (WW_READ | WW_WRITE)) != 0;
+    int was, want = events != 0;
     if (r == NULL) {
         return -1;
     }
@@ -193,8 +193,10 @@ ww_epoll_wait(ww_poll_t *p, ww_event_t *out, int maxevents, int timeout_ms)
         deadline = ww_monotonic() + timeout_ms / 1000.0;
     }
     for (;;) {
-        if (p->rebuild && ww_epoll_rebuild(p) < 0) {
-            return -1;
+        /* a failed rebuild (EMFILE...) is retried next time; the ghost
+         * is still filtered out meanwhile */
+        if (p->rebuild) {
+            (void)ww_epoll_rebuild(p);
         }
         n = epoll_wait(p->osfd, evs, maxevents, timeout_ms);
         if (n <= 0) {

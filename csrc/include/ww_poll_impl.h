@@ -14,8 +14,8 @@
  *     lookups are O(1) and fds far above 1024 work; free slots have
  *     events == WW_REG_NONE.
  *   - Windows: SOCKETs are 64-bit handles, not small integers, so the table
- *     is a dense array of registered entries searched linearly (select()
- *     itself is O(n) per wait, so this adds nothing asymptotically); removal
+ *     is a dense array of registered entries (select() wants them listed
+ *     anyway) with an open-addressing hash index for O(1) lookups; removal
  *     swaps the last entry into the hole.
  *
  * Registering an fd that is already registered replaces its interest and
@@ -48,6 +48,8 @@ struct ww_poll_s {
     ww_reg_t *regs;         /* POSIX: indexed by fd; Windows: dense */
     size_t nregs;           /* POSIX: table length; Windows: entries used */
     size_t capregs;         /* Windows: entries allocated */
+    int32_t *hidx;          /* Windows: hash index SOCKET -> regs[i] */
+    size_t hcap;            /* Windows: hash slots (power of two) */
     size_t nregistered;     /* registered fds */
     void *kbuf;             /* epoll_event[] or struct kevent[] */
     size_t kbufsize;        /* bytes allocated for kbuf */
@@ -68,16 +70,59 @@ struct ww_poll_s {
 
 #if WW_IS_WINDOWS
 
+/* The dense table is indexed by an open-addressing hash (linear probing,
+ * power-of-two size kept at least twice the entry count, backward-shift
+ * deletion so there are no tombstones): p->hidx[slot] is an index into
+ * p->regs or -1.  SOCKET values are multiples of 4, hence the multiply. */
+static inline size_t
+ww_reg_home(ww_poll_t *p, ww_socket_t fd)
+{
+    return (size_t)(((uint64_t)fd * 0x9E3779B97F4A7C15ULL) >> 32) & (p->hcap - 1);
+}
+
+/* Slot of the hash index holding entry fd, or of the empty slot where it
+ * would go. */
+static inline size_t
+ww_reg_probe(ww_poll_t *p, ww_socket_t fd)
+{
+    size_t h = ww_reg_home(p, fd);
+    while (p->hidx[h] >= 0 && p->regs[p->hidx[h]].fd != fd) {
+        h = (h + 1) & (p->hcap - 1);
+    }
+    return h;
+}
+
 static inline ww_reg_t *
 ww_reg_find(ww_poll_t *p, ww_socket_t fd)
 {
-    size_t i;
-    for (i = 0; i < p->nregs; i++) {
-        if (p->regs[i].fd == fd) {
-            return &p->regs[i];
-        }
+    int32_t i;
+    if (p->hcap == 0) {
+        return NULL;
     }
-    return NULL;
+    i = p->hidx[ww_reg_probe(p, fd)];
+    return i < 0 ? NULL : &p->regs[i];
+}
+
+/* Rebuild the hash index with hcap slots; -1/ENOMEM. */
+static int
+ww_reg_rehash(ww_poll_t *p, size_t hcap)
+{
+    size_t i;
+    int32_t *hidx = (int32_t *)malloc(hcap * sizeof(int32_t));
+    if (hidx == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    free(p->hidx);
+    p->hidx = hidx;
+    p->hcap = hcap;
+    for (i = 0; i < hcap; i++) {
+        hidx[i] = -1;
+    }
+    for (i = 0; i < p->nregs; i++) {
+        hidx[ww_reg_probe(p, p->regs[i].fd)] = (int32_t)i;
+    }
+    return 0;
 }
 
 /* The entry for fd, appended as a free slot if absent; NULL/ENOMEM. */
@@ -87,6 +132,10 @@ ww_reg_slot(ww_poll_t *p, ww_socket_t fd)
     ww_reg_t *r = ww_reg_find(p, fd);
     if (r != NULL) {
         return r;
+    }
+    if (p->nregs >= INT32_MAX / 2) {
+        errno = ENOMEM;
+        return NULL;
     }
     if (p->nregs == p->capregs) {
         size_t cap = p->capregs ? p->capregs * 2 : 64;
@@ -98,20 +147,41 @@ ww_reg_slot(ww_poll_t *p, ww_socket_t fd)
         p->regs = regs;
         p->capregs = cap;
     }
-    r = &p->regs[p->nregs++];
+    if ((p->nregs + 1) * 2 > p->hcap &&
+        ww_reg_rehash(p, p->hcap ? p->hcap * 2 : 128) < 0) {
+        return NULL;
+    }
+    r = &p->regs[p->nregs];
     memset(r, 0, sizeof(*r));
     r->fd = fd;
     r->events = WW_REG_NONE;
+    p->hidx[ww_reg_probe(p, fd)] = (int32_t)p->nregs;
+    p->nregs++;
     return r;
 }
 
-/* Forget r; on Windows the last entry moves into its place. */
+/* Forget r: clear its hash slot (shifting later probes back), then move
+ * the last entry into its place and repoint that entry's slot. */
 static inline void
 ww_reg_release(ww_poll_t *p, ww_reg_t *r)
 {
-    size_t i = (size_t)(r - p->regs);
-    if (i + 1 < p->nregs) {
-        p->regs[i] = p->regs[p->nregs - 1];
+    size_t mask = p->hcap - 1, hole, j, home;
+    int32_t i = (int32_t)(r - p->regs), last = (int32_t)p->nregs - 1;
+    hole = ww_reg_probe(p, r->fd);
+    p->hidx[hole] = -1;
+    for (j = (hole + 1) & mask; p->hidx[j] >= 0; j = (j + 1) & mask) {
+        home = ww_reg_home(p, p->regs[p->hidx[j]].fd);
+        /* leave j alone if its home lies cyclically in (hole, j] */
+        if (hole <= j ? (hole < home && home <= j) : (hole < home || home <= j)) {
+            continue;
+        }
+        p->hidx[hole] = p->hidx[j];
+        p->hidx[j] = -1;
+        hole = j;
+    }
+    if (i != last) {
+        p->regs[i] = p->regs[last];
+        p->hidx[ww_reg_probe(p, p->regs[i].fd)] = i;
     }
     p->nregs--;
 }
@@ -431,6 +501,9 @@ ww_poll_free(ww_poll_t *p)
         break;
     }
     free(p->regs);
+#if WW_IS_WINDOWS
+    free(p->hidx);
+#endif /* WW_IS_WINDOWS */
     free(p->kbuf);
     free(p);
 }

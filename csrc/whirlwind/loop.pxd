@@ -27,6 +27,9 @@ cdef class Handle:
     cdef readonly bint _cancelled
     cdef public object _source_traceback
     cdef public object _repr
+    # _GC_* bits: this handle (and the context the loop copied for it) are
+    # untracked by the cyclic GC while only the loop's queues hold them
+    cdef unsigned char _gc_off
 
     # run the callback in its context; errors go to the exception handler,
     # KeyboardInterrupt/SystemExit propagate (-1)
@@ -75,12 +78,13 @@ cdef class _LoopCore:
     cdef int _wake_rfd
     cdef int _wake_wfd
     cdef bint _wake_pending
+    # thread ident while run_forever runs (0 otherwise): wake-ups from that
+    # thread are skipped, the loop is not blocked in the poller then
+    cdef unsigned long _running_thread
 
     cdef unsigned long long _timer_seq
     # fork generation at creation (see _fork_generation in loop.pyx)
     cdef long _fork_gen
-    # callbacks run since the last poll (bounds poll skipping)
-    cdef Py_ssize_t _since_poll
 
     # readonly counters for tests
     cdef readonly Py_ssize_t _iterations

@@ -32,9 +32,20 @@
 #   (0 when callbacks are ready); poll; dispatch events (reader/writer Handles
 #   are appended to the ready queue, IOSinks are called directly); move due
 #   timers to the ready queue; run the batch.  Callbacks queued by I/O
-#   dispatch therefore run in the same iteration.  While callbacks are ready
-#   the poll (a syscall with timeout 0) is skipped, but never for more than
-#   _MAX_CALLBACKS_WITHOUT_POLL callbacks in a row, so I/O cannot starve.
+#   dispatch therefore run in the same iteration.  The poller is asked every
+#   iteration, as asyncio does (with timeout 0 while callbacks are ready):
+#   skipping those polls was measured to gain little and it changes how I/O
+#   interleaves with callbacks (Tornado's SSL tests notice).
+# * GC pressure: every call_soon allocates a Handle and a context copy, both
+#   GC-tracked, and a queue of thousands of them made the cyclic GC walk them
+#   again and again (40 % of a call_soon in profiles).  A Handle the loop
+#   creates is therefore untracked, with the context it copied, while only
+#   the ready queue or the timer heap can reach it: the GC then treats them
+#   as roots, which is conservative (never frees a live object).  When the
+#   loop lets go of a handle (_gc_release: after running it, when dropping a
+#   cancelled timer, before close() clears the queues) both are tracked again
+#   if anything else still references them, so cycles through handles that
+#   users keep (`self._timer = loop.call_later(...)`) stay collectable.
 # * wake-ups: call_soon_threadsafe writes an eventfd (a pipe off Linux) only
 #   when no wake-up is pending; the loop drains it during dispatch and clears
 #   the flag.  Signals keep asyncio's socketpair (_make_self_pipe), whose
@@ -49,6 +60,7 @@ cimport cython
 from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 from cpython.list cimport PyList_Append, PyList_Clear, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
+from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.time cimport monotonic
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.stdlib cimport free, realloc
@@ -63,11 +75,18 @@ from asyncio import coroutines as _aio_coroutines
 from asyncio import events as _aio_events
 from asyncio import format_helpers as _aio_format_helpers
 from asyncio import futures as _aio_futures
+
+_aio_Future = _aio_futures.Future
 from asyncio.log import logger as _aio_logger
 
 
 cdef extern from "Python.h":
     PyObject **PySequence_Fast_ITEMS(object o)
+    void _ww_gc_track "PyObject_GC_Track"(PyObject *o)
+    void _ww_gc_untrack "PyObject_GC_UnTrack"(PyObject *o)
+    int _ww_gc_is_tracked "PyObject_GC_IsTracked"(PyObject *o)
+    Py_ssize_t _ww_refcnt "Py_REFCNT"(PyObject *o)
+    void _ww_set_size "Py_SET_SIZE"(object o, Py_ssize_t n)
     void _ww_incref "Py_INCREF"(PyObject *o)
     void _ww_decref "Py_DECREF"(PyObject *o)
 
@@ -80,7 +99,10 @@ cdef enum:
 
 cdef enum:
     _MIN_SCHEDULED_TIMER_HANDLES = 100
-    _MAX_CALLBACKS_WITHOUT_POLL = 64
+
+cdef enum:
+    _GC_HANDLE = 1      # the Handle is untracked
+    _GC_CONTEXT = 2     # the context the loop copied for it is untracked
 
 cdef double _MAXIMUM_SELECT_TIMEOUT = 24 * 3600.0
 
@@ -127,8 +149,16 @@ cdef object _format_handle(object handle):
 
 @cython.freelist(256)
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class Handle:
     """A callback scheduled on whirlwind's loop (asyncio.Handle's API)."""
+
+    def __dealloc__(self):
+        # a handle freed while parked (a queue cleared behind the loop's
+        # back): its context must be GC-tracked before it is deallocated
+        if self._gc_off & _GC_CONTEXT and self._context is not None:
+            if not _ww_gc_is_tracked(<PyObject *>self._context):
+                _ww_gc_track(<PyObject *>self._context)
 
     def __init__(self, callback, args, loop, context=None):
         self._callback = callback
@@ -217,6 +247,7 @@ cdef class Handle:
 
 
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class TimerHandle(Handle):
     """A callback scheduled for a loop time (asyncio.TimerHandle's API)."""
 
@@ -279,27 +310,35 @@ cdef class TimerHandle(Handle):
 
 
 cdef inline bint _timer_before(PyObject *a, PyObject *b) noexcept:
-    cdef TimerHandle ta = <TimerHandle>a
-    cdef TimerHandle tb = <TimerHandle>b
-    if ta._when != tb._when:
-        return ta._when < tb._when
-    return ta._seq < tb._seq
+    # (when, seq) order; reads the fields through the borrowed pointers
+    cdef double wa = (<TimerHandle>a)._when
+    cdef double wb = (<TimerHandle>b)._when
+    if wa != wb:
+        return wa < wb
+    return (<TimerHandle>a)._seq < (<TimerHandle>b)._seq
 
 
 cdef void _sift_down(PyObject **items, Py_ssize_t n, Py_ssize_t pos) noexcept:
-    # move items[pos] down to its place; items is a permutation, no refcounts
+    # Move items[pos] down to its place (items is a permutation of owned
+    # references: no refcounts change).  Bottom-up variant: walk the hole down
+    # along the smaller children to a leaf (one comparison per level), then
+    # bubble the item back up; it usually belongs near the bottom, so this
+    # halves the comparisons of the textbook sift (each one a cache miss).
     cdef PyObject *item = items[pos]
-    cdef Py_ssize_t child
-    while True:
-        child = 2 * pos + 1
-        if child >= n:
-            break
+    cdef Py_ssize_t start = pos, child, parent
+    child = 2 * pos + 1
+    while child < n:
         if child + 1 < n and _timer_before(items[child + 1], items[child]):
             child += 1
-        if not _timer_before(items[child], item):
-            break
         items[pos] = items[child]
         pos = child
+        child = 2 * pos + 1
+    while pos > start:
+        parent = (pos - 1) >> 1
+        if not _timer_before(item, items[parent]):
+            break
+        items[pos] = items[parent]
+        pos = parent
     items[pos] = item
 
 
@@ -315,10 +354,37 @@ cdef void _sift_up(PyObject **items, Py_ssize_t pos) noexcept:
     items[pos] = item
 
 
+cdef inline void _gc_park(Handle h) noexcept:
+    # untrack a fresh handle (and its loop-made context) while it is queued
+    cdef unsigned char off = _GC_HANDLE
+    if h._gc_off & _GC_CONTEXT:
+        _ww_gc_untrack(<PyObject *>h._context)
+    _ww_gc_untrack(<PyObject *>h)
+    h._gc_off |= off
+
+
+cdef inline void _gc_release(Handle h) noexcept:
+    # The loop drops its reference to h (the caller holds one more).  The
+    # context is always tracked again: CPython's context dealloc unlinks it
+    # from the GC unconditionally.  h is tracked again if it outlives this.
+    cdef unsigned char off = h._gc_off
+    cdef PyObject *ctx
+    if off == 0:
+        return
+    h._gc_off = 0
+    if off & _GC_CONTEXT:
+        ctx = <PyObject *>h._context
+        if not _ww_gc_is_tracked(ctx):
+            _ww_gc_track(ctx)
+    if _ww_refcnt(<PyObject *>h) > 1 and not _ww_gc_is_tracked(<PyObject *>h):
+        _ww_gc_track(<PyObject *>h)
+
+
 # ---------------------------------------------------------------------------
 # The compiled fd watcher hook
 
 
+@cython.auto_pickle(False)
 cdef class IOSink:
     """Base of compiled fd watchers registered with _LoopCore._sink_add()."""
 
@@ -330,6 +396,7 @@ cdef class IOSink:
 # asyncio's `loop._selector`, for the inherited code that still reads it
 
 
+@cython.auto_pickle(False)
 cdef class _SelectorFacade:
     """Answers get_key()/get_map()/close() from the loop's fd table.
 
@@ -396,6 +463,7 @@ cdef class _SelectorFacade:
 
 
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class _LoopCore:
     """The compiled part of whirlwind.loop.EventLoop; not usable on its own."""
 
@@ -447,7 +515,11 @@ cdef class _LoopCore:
 
     def create_future(self):
         """Create an asyncio.Future attached to this loop."""
-        return _aio_futures.Future(loop=self)
+        if self._running_thread == PyThread_get_thread_ident():
+            # running on this thread: Future() finds this loop as the running
+            # loop without a keyword-argument dict
+            return _aio_Future()
+        return _aio_Future(loop=self)
 
     def time(self):
         """The loop's clock: time.monotonic()'s clock, in seconds."""
@@ -468,10 +540,15 @@ cdef class _LoopCore:
         h._callback = callback
         h._args = args
         h._loop = self
-        h._context = PyContext_CopyCurrent() if context is None else context
+        if context is None:
+            h._context = PyContext_CopyCurrent()
+            h._gc_off = _GC_CONTEXT
+        else:
+            h._context = context
         if self._debug:
             h._source_traceback = _aio_format_helpers.extract_stack(_sys._getframe(0))
         PyList_Append(self._ready_list, h)
+        _gc_park(h)
         return h
 
     def call_soon(self, callback, *args, context=None):
@@ -496,6 +573,8 @@ cdef class _LoopCore:
         return h
 
     cdef int _wakeup(self) except -1:
+        if self._running_thread == PyThread_get_thread_ident():
+            return 0        # called by the running loop itself: not blocked
         if self._wake_wfd >= 0:
             if not self._wake_pending:
                 self._wake_pending = True
@@ -523,7 +602,11 @@ cdef class _LoopCore:
         h._callback = callback
         h._args = args
         h._loop = self
-        h._context = PyContext_CopyCurrent() if context is None else context
+        if context is None:
+            h._context = PyContext_CopyCurrent()
+            h._gc_off = _GC_CONTEXT
+        else:
+            h._context = context
         h._when = when
         self._timer_seq += 1
         h._seq = self._timer_seq
@@ -533,6 +616,7 @@ cdef class _LoopCore:
             self._timers_cleanup()
         self._timer_push(h)
         h._scheduled = True
+        _gc_park(h)
         return h
 
     def call_at(self, when, callback, *args, context=None):
@@ -597,6 +681,7 @@ cdef class _LoopCore:
                 h = <TimerHandle>PyList_GET_ITEM(heap, i)
                 if h._cancelled:
                     h._scheduled = False
+                    _gc_release(h)
                 else:
                     PyList_Append(fresh, h)
             n = PyList_GET_SIZE(fresh)
@@ -610,7 +695,7 @@ cdef class _LoopCore:
             while PyList_GET_SIZE(heap) and (
                     <TimerHandle>PyList_GET_ITEM(heap, 0))._cancelled:
                 self._timer_cancelled_count -= 1
-                self._timer_pop()
+                _gc_release(self._timer_pop())
         return 0
 
     # -- running --------------------------------------------------------------
@@ -654,17 +739,21 @@ cdef class _LoopCore:
 
     def _run_forever_loop(self):
         self._check_fork()
-        if type(self)._run_once is not _LoopCore._run_once:
-            # a Python subclass overrides the step: honour it
+        self._running_thread = PyThread_get_thread_ident()
+        try:
+            if type(self)._run_once is not _LoopCore._run_once:
+                # a Python subclass overrides the step: honour it
+                while True:
+                    self._run_once()
+                    if self._stopping:
+                        break
+                return
             while True:
-                self._run_once()
+                self._run_once_c()
                 if self._stopping:
                     break
-            return
-        while True:
-            self._run_once_c()
-            if self._stopping:
-                break
+        finally:
+            self._running_thread = 0
 
     def _run_once(self):
         """Run one iteration: poll, dispatch I/O, fire due timers, run callbacks."""
@@ -690,12 +779,9 @@ cdef class _LoopCore:
         else:
             timeout = -1.0
 
-        if timeout != 0.0 or self._since_poll >= _MAX_CALLBACKS_WITHOUT_POLL:
-            self._since_poll = 0
-            nevents = self._poller._wait(timeout)
-            if nevents > 0:
-                self._dispatch(nevents)
-        # else: callbacks are ready and the last poll was recent; skip it
+        nevents = self._poller._wait(timeout)
+        if nevents > 0:
+            self._dispatch(nevents)
 
         heap = self._scheduled
         if PyList_GET_SIZE(heap):
@@ -707,6 +793,7 @@ cdef class _LoopCore:
                 self._timer_pop()
                 if h._cancelled:
                     self._timer_cancelled_count -= 1
+                    _gc_release(h)
                 else:
                     PyList_Append(self._ready_list, h)
         self._run_ready()
@@ -715,23 +802,32 @@ cdef class _LoopCore:
     @cython.boundscheck(False)
     @cython.wraparound(False)
     cdef int _run_ready(self) except -1:
+        # The batch list is private while it runs (the loop queues new
+        # callbacks on the other list), so its slots are emptied in place
+        # (NULL, which list code tolerates) and its item array is kept for
+        # reuse: no allocation per iteration.
         cdef list batch = self._ready_list
         cdef Py_ssize_t n = PyList_GET_SIZE(batch), i = 0
+        cdef PyObject **items
+        cdef PyObject *p
         cdef object h
         cdef bint debug = self._debug
         if n == 0:
             return 0
-        self._since_poll += n
         if self._spare is None:
             self._spare = []
         self._ready_list = self._spare
         self._spare = None
+        items = PySequence_Fast_ITEMS(batch)
         try:
             while i < n:
-                h = batch[i]
-                batch[i] = None
+                p = items[i]
+                items[i] = NULL
                 i += 1
+                h = <object>p
+                _ww_decref(p)           # the list's reference, now held by h
                 if type(h) is Handle or type(h) is TimerHandle:
+                    _gc_release(<Handle>h)
                     if (<Handle>h)._cancelled:
                         continue
                     if debug:
@@ -750,7 +846,10 @@ cdef class _LoopCore:
                 self._ready_list[0:0] = batch[i:n]
             raise
         finally:
-            PyList_Clear(batch)
+            if i < n:
+                PyList_Clear(batch)     # drops the unrun slots' references
+            else:
+                _ww_set_size(batch, 0)  # every slot is NULL already
             if self._spare is None:
                 self._spare = batch
         return 0
@@ -969,6 +1068,15 @@ cdef class _LoopCore:
 
     # -- closing ------------------------------------------------------------------
 
+    def _release_queued(self):
+        # called by EventLoop.close() before asyncio's close() clears the
+        # queues: give queued handles back to the cyclic GC
+        for h in self._ready_list:
+            if isinstance(h, Handle):
+                _gc_release(<Handle>h)
+        for h in self._scheduled:
+            _gc_release(<Handle>h)
+
     cdef int _close_core(self) except -1:
         # called by the selector facade's close(), at the end of asyncio's
         # close(): drop every registration, the wake-up fd and the poller
@@ -993,6 +1101,7 @@ cdef class _LoopCore:
 # path can be exercised from Python tests.
 
 
+@cython.auto_pickle(False)
 cdef class _PySink(IOSink):
     cdef object _fn
 

@@ -8,6 +8,7 @@ real socket pairs and pipes.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -223,7 +224,7 @@ def test_fileobj_and_bad_arguments(
     with pytest.raises(ValueError):
         poller.register(-1, READ)
     with pytest.raises(ValueError):
-        poller.register("x", READ)
+        poller.register("x", READ)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         poller.register(a, 0x100)
     with pytest.raises(ValueError):
@@ -356,12 +357,15 @@ def test_ghost_of_dup_does_not_wake(poller: Poller) -> None:
     keep = os.dup(a.fileno())
     try:
         fd = a.fileno()
+        handle = poller.fileno()
         poller.register(fd, READ)
         a.close()
         poller.unregister(fd)  # too late: the fd number is already gone
         b.send(b"x")
         for _ in range(3):
             quiet_poll(poller, 0.2)
+        # epoll rebuilt its set under the same fd number
+        assert poller.fileno() == handle
     finally:
         os.close(keep)
         b.close()
@@ -440,3 +444,145 @@ def test_env_unavailable_is_clear_error(name: str) -> None:
     assert f"available: {', '.join(AVAILABLE)}" in proc.stderr
     with pytest.raises(RuntimeError, match=name):
         Poller(name)
+
+
+@pytest.fixture(scope="module")
+def c_check_program(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import shutil
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None or sys.platform == "win32":
+        pytest.skip("no C compiler")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = str(tmp_path_factory.mktemp("c") / "poll_check")
+    subprocess.run(
+        [
+            cc,
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            os.path.join(root, "csrc", "include"),
+            os.path.join(root, "tests", "core", "poll_check.c"),
+            "-o",
+            exe,
+        ],
+        check=True,
+        timeout=60,
+    )
+    return exe
+
+
+def test_c_api_check_program(backend: str, c_check_program: str) -> None:
+    # the C API alone (csrc/include/ww_poll.h) over loopback TCP sockets
+    proc = subprocess.run(
+        [c_check_program, backend], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"backend {backend}" in proc.stdout
+    assert "all checks passed" in proc.stdout
+
+
+def test_closed_without_unregister_goes_quiet(poller: Poller) -> None:
+    # a caller bug, tolerated: the fd may be reported once (select: ERROR,
+    # since select() itself rejects it), then waits are quiet
+    a, b = socket.socketpair()
+    try:
+        fd = a.fileno()
+        poller.register(fd, READ | WRITE)
+        a.close()
+        assert poller.poll(0) in ([], [(fd, ERROR)])
+        quiet_poll(poller, 0.1)
+        poller.unregister(fd)
+        quiet_poll(poller, 0.05)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_error_interest_only(
+    poller: Poller, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    a, b = pair
+    poller.register(a, ERROR)
+    b.send(b"x")
+    assert poller.poll(0) == []  # readable, but READ was not asked for
+    if poller.backend == "epoll":
+        b.close()
+        a.shutdown(socket.SHUT_WR)
+        assert events_of(poller, a.fileno(), 1.0) == ERROR  # hang-up
+
+
+def test_ghost_revived_by_dup2(poller: Poller) -> None:
+    # the lost fd number is made to name the same socket again (dup2): epoll
+    # still holds that (fd, socket) entry, so registering must turn the
+    # kernel's EEXIST into a modify and report the socket once, fresh token
+    a, b = socket.socketpair()
+    keep = os.dup(a.fileno())
+    try:
+        fd = a.fileno()
+        poller.register(fd, READ, 1)
+        a.close()
+        poller.unregister(fd)
+        os.dup2(keep, fd)
+        poller.register(fd, READ, 2)
+        b.send(b"x")
+        assert poller.poll_with_gen(1.0) == [(fd, READ, 2)]
+        os.read(fd, 10)
+        quiet_poll(poller, 0.1)
+        poller.unregister(fd)
+        os.close(fd)
+    finally:
+        os.close(keep)
+        b.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_operations_match_model(poller: Poller, seed: int) -> None:
+    # random register/modify/unregister/readiness changes over a few socket
+    # pairs; after every step poll(0) must equal what a model predicts
+    rng = random.Random(seed)
+    pairs = [socket.socketpair() for _ in range(6)]
+    model: dict[int, tuple[int, int]] = {}  # fd -> (events, gen)
+    readable: set[int] = set()
+    try:
+        for a, _ in pairs:
+            a.setblocking(False)
+        for _ in range(250):
+            a, b = rng.choice(pairs)
+            fd = a.fileno()
+            op = rng.randrange(5)
+            mask = rng.choice([0, READ, WRITE, READ | WRITE])
+            gen = rng.randrange(2**32)
+            if op == 0:
+                poller.register(a, mask, gen)
+                model[fd] = (mask, gen)
+            elif op == 1:
+                if fd in model:
+                    poller.modify(a, mask, gen)
+                    model[fd] = (mask, gen)
+                else:
+                    with pytest.raises(FileNotFoundError):
+                        poller.modify(a, mask, gen)
+            elif op == 2:
+                poller.unregister(a)
+                model.pop(fd, None)
+            elif op == 3 and fd not in readable:
+                b.send(b"x")
+                readable.add(fd)
+            elif op == 4 and fd in readable:
+                a.recv(10)
+                readable.discard(fd)
+            expected = set()
+            for f, (events, g) in model.items():
+                ev = events & WRITE | (events & READ if f in readable else 0)
+                if ev:
+                    expected.add((f, ev, g))
+            assert set(poller.poll_with_gen(0)) == expected
+            assert len(poller) == len(model)
+    finally:
+        for a, b in pairs:
+            poller.unregister(a)
+            a.close()
+            b.close()
