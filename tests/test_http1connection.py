@@ -606,3 +606,53 @@ def test_zlib_sanity_for_bomb_case() -> None:
     body = gzip.compress(b"\0" * (8 << 20))
     assert len(body) < 20_000
     assert len(zlib.decompress(body, 16 + zlib.MAX_WBITS)) == 8 << 20
+
+
+def test_http10_chunked_is_served_then_closed() -> None:
+    # RFC 9112 section 6.1: Transfer-Encoding in HTTP/1.0 is processed, then
+    # the connection is closed even when keep-alive was asked for.
+    with serve() as st, connect(st.port) as s:
+        s.sendall(
+            b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n0\r\n\r\n"
+        )
+        code, headers, body = read_response(s)
+        assert (code, body) == (200, b"POST / 3")
+        assert "Connection" not in headers
+        assert read_until_close(s) == (b"", True)
+
+
+def test_early_response_before_body_closes() -> None:
+    # Answering before reading a declared body: the reply says close, and the
+    # unread body never gets parsed as a request.
+    class Early:
+        def start_request(
+            self, server_conn: object, conn: HTTP1Connection
+        ) -> HTTPMessageDelegate:
+            class D(HTTPMessageDelegate):
+                def headers_received(self, start_line, headers):  # type: ignore[no-untyped-def]
+                    conn.write_headers(
+                        ResponseStartLine("HTTP/1.1", 413, "Too Big"),
+                        HTTPHeaders({"Content-Length": "0"}),
+                    )
+                    conn.finish()
+
+            return D()
+
+        def on_close(self, server_conn: object) -> None:
+            pass
+
+    from whirlwind.httputil import HTTPServerConnectionDelegate
+
+    class App(Early, HTTPServerConnectionDelegate):  # type: ignore[misc]
+        pass
+
+    with serve(App()) as st, connect(st.port) as s:
+        s.sendall(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 60\r\n\r\n"
+            b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+        )
+        code, headers, _ = read_response(s)
+        assert (code, headers["Connection"]) == (413, "close")
+        data, _ = read_until_close(s)
+        assert b"smuggled" not in data and data == b""
