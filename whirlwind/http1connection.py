@@ -14,10 +14,11 @@ Theory of operation (server):
 * One Task per connection (`HTTP1ServerConnection._server_request_loop`).
   Each request gets a light `HTTP1Connection`; the head is read with one
   stream read, parsed by `whirlwind.httputil` in linear time, and handed to
-  the delegate.  If the delegate's ``finish()`` returns an awaitable (a
-  whirlwind extension), it is awaited right here, so an application handler
-  runs inline in the connection's task: no Task, no Future and no timer per
-  request.  The next request is read at once; the loop only yields after 16
+  the delegate.  If the delegate's ``finish()`` returns a coroutine (a
+  whirlwind extension), it is stepped right here, so a handler that does not
+  suspend costs no Task, no Future and no timer; one that suspends continues
+  as a Task (Tornado's model) while the connection waits for its response.
+  The next request is read at once; the loop only yields after 16
   requests that were all already buffered (fairness), and waits for the
   previous response to drain when the peer is not reading (so pipelined
   responses never pile up in memory).
@@ -30,9 +31,11 @@ Theory of operation (server):
   last coding is not ``chunked`` or that repeats ``chunked``, bad chunk
   sizes or terminators, CR/LF inside chunk extensions, and bad trailers are
   all answered with an error status and a closed connection.  A declared
-  body over the limit gets 413 before any of it is read; a head over
-  ``max_header_size`` or with more than ``max_header_count`` fields gets 431;
-  transfer codings other than ``chunked`` get 501.
+  body over the limit gets 413 before any of it is read; more than
+  ``max_header_count`` fields get 431; transfer codings other than
+  ``chunked`` get 501.  A head over ``max_header_size`` makes the stream
+  raise `.UnsatisfiableReadError`, which closes the connection without an
+  answer (the stream's contract).
 * Error responses are written, the write side is shut down, and the input is
   drained for a moment before closing, so the peer reads the status line
   instead of a connection reset.
@@ -116,8 +119,8 @@ class HTTP1ConnectionParameters:
     :arg no_keep_alive: close the connection after each message.
     :arg chunk_size: the most body bytes given to ``data_received`` at once
         (default 64 KiB).
-    :arg max_header_size: the most bytes in a head (default 64 KiB); more is
-        answered with 431.
+    :arg max_header_size: the most bytes in a head (default 64 KiB); a
+        longer one closes the connection.
     :arg header_timeout: seconds to wait for a complete head (also the idle
         keep-alive timeout); None waits forever.
     :arg max_body_size: the most body bytes (default: the stream's
