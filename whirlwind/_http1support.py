@@ -103,8 +103,15 @@ class _Sweeper:
 
     @classmethod
     def discard(cls, owner: Any) -> None:
-        for sw in cls._by_loop.values():
+        for loop, sw in list(cls._by_loop.items()):
             sw.members.discard(owner)
+            if not sw.members:
+                # Nothing left to watch: drop the timer and the loop reference
+                # now, so a loop that stops soon after is not kept alive.
+                if sw.handle is not None:
+                    sw.handle.cancel()
+                    sw.handle = None
+                del cls._by_loop[loop]
 
     def sweep(self) -> None:
         self.handle = None
