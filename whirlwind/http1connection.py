@@ -91,6 +91,10 @@ _YIELD_THRESHOLD = 256 * 1024
 _CHUNK_COST = 1024
 # Requests served back to back without suspending before we yield once.
 _PIPELINE_BURST = 16
+# Responses written while a handler runs inline are gathered ("corked") and
+# sent in one write, up to this many bytes; a pipelined burst of small
+# responses then costs one send() instead of one each.
+_CORK_MAX = 65536
 # A chunk-size line (size plus extensions) longer than this is refused.
 _MAX_CHUNK_LINE = 4096
 # Chunk extensions carry nothing we use; bound their total per body.
@@ -335,6 +339,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._in_body = False
         self._idle = False
         self._draining = False
+        self._corking = False  # only server connections cork
         #: Trailer fields of a chunked body that was read, if any.
         self.trailers: httputil.HTTPHeaders | None = None
 
@@ -367,6 +372,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     owner._deadline = (
                         asyncio.get_running_loop().time() + params.header_timeout
                     )
+                if owner._corking:
+                    owner._flush()
                 owner._idle = True
                 if owner._draining:
                     stream.close()
@@ -413,10 +420,17 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._disconnect_on_finish = True
             content_length = _content_length(headers, allow_list=is_client)
             self._body_pending = bool(chunked or content_length)
+            owner = self._owner
+            if owner._corking and self._body_pending:
+                # Reading a body may wait for the network: answers to the
+                # earlier requests must not wait with it.
+                owner._flush()
             need_delegate_close = True
             try:
                 ret = delegate.headers_received(start_line, headers)
                 if ret is not None:
+                    if owner._corking:
+                        owner._flush()
                     await ret
             except httputil.HTTPInputError:
                 raise
@@ -464,6 +478,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     and headers._d.get("Expect") is not None
                     and headers["Expect"].lower() == "100-continue"
                 ):
+                    if self._owner._corking:
+                        self._owner._flush()
                     self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 await self._read_body_timed(chunked, content_length, delegate)
             self._read_finished = True
@@ -488,6 +504,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 and not self.stream.closed()
             ):
                 # The response is still being produced elsewhere; wait.
+                # Whatever it writes from now on goes straight out.
+                if self._owner._corking:
+                    self._owner._flush()
                 self._finish_future = asyncio.get_running_loop().create_future()
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
@@ -531,6 +550,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         the rest of it becomes a Task (as a Tornado handler would always be)
         and the connection waits for the response in the usual way.
         """
+        owner = self._owner
+        owner._corking = True
         ctx = contextvars.copy_context()
         ret = ctx.run(delegate.finish)
         if ret is None:
@@ -541,6 +562,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                 first = ctx.run(ret.send, None)
             except StopIteration:
                 return
+            # It suspended: what it wrote so far goes out now, the rest of
+            # it (a Task) writes straight to the stream.
+            owner._flush()
+            owner._corking = False
             if _TASK_CONTEXT:
                 task = asyncio.get_running_loop().create_task(  # type: ignore[call-arg,unused-ignore]
                     _resume(ret, first), context=ctx
@@ -551,8 +576,12 @@ class HTTP1Connection(httputil.HTTPConnection):
             if ret.done():
                 ret.result()
                 return
+            owner._flush()
+            owner._corking = False
             task = ret
         else:
+            owner._flush()
+            owner._corking = False
             task = asyncio.ensure_future(ret)
         task.add_done_callback(self._on_handler_done)
 
@@ -568,6 +597,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Send an error status, then close without a reset (lingering close)."""
         stream = self.stream
         self._response_started = self._write_finished = True
+        if self._owner._corking:
+            self._owner._flush()
         try:
             await stream.write(_ERROR_RESPONSES.get(code) or _error_response(code))
             sock = stream.socket
@@ -830,6 +861,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         self._close_callback = None
         stream = self.stream
+        if self._owner._corking:
+            # A corked 101 answer must reach the peer before anything the
+            # new owner of the stream writes.
+            self._owner._flush()
         if stream is not None:
             stream.set_close_callback(None)
         self.stream = None  # type: ignore[assignment]
@@ -941,7 +976,21 @@ class HTTP1Connection(httputil.HTTPConnection):
             return _closed_future()
         if chunk:
             data += self._format_chunk(chunk)
-        self._pending_write = w = stream.write(data)
+        return self._send(data)
+
+    def _send(self, data: bytes) -> asyncio.Future[None]:
+        owner = self._owner
+        if owner._corking:
+            cork = owner._cork
+            if owner._cork_size + len(data) <= _CORK_MAX:
+                cork.append(data)
+                owner._cork_size += len(data)
+                owner._cork_conn = self
+                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                fut.set_result(None)
+                return fut
+            owner._flush()  # keep the order, then write the big piece directly
+        self._pending_write = w = self.stream.write(data)
         return w  # type: ignore[no-any-return]
 
     def _format_chunk(self, chunk: bytes) -> bytes:
@@ -963,8 +1012,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         stream = self.stream
         if stream is None or stream.closed():
             return _closed_future()
-        self._pending_write = w = stream.write(self._format_chunk(chunk))
-        return w  # type: ignore[no-any-return]
+        return self._send(self._format_chunk(chunk))
 
     def finish(self, trailers: httputil.HTTPHeaders | None = None) -> None:
         """End the message.  ``trailers`` are sent after a chunked body."""
@@ -988,7 +1036,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                         "Illegal characters (CR or LF) in trailer"
                     )
                 tail += block.encode("latin1") + b"\r\n"
-            self._pending_write = stream.write(tail + b"\r\n")
+            self._send(tail + b"\r\n")
         self._write_finished = True
         if not self._read_finished and (self.is_client or self._body_pending):
             # The request body was not read: the connection cannot be reused.
@@ -1002,6 +1050,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             fut.set_result(None)
 
     def _close_after_flush(self) -> None:
+        owner = self._owner
+        if owner._corking:
+            owner._flush()
         _close_after_flush(self.stream, self._pending_write)
 
 
@@ -1028,6 +1079,28 @@ class HTTP1ServerConnection:
         self._idle = False
         self._draining = False
         self._detached = False
+        # Corked response bytes (see _CORK_MAX) and the connection that wrote
+        # them last (its _pending_write becomes the real write).
+        self._corking = False
+        self._cork: list[bytes] = []
+        self._cork_size = 0
+        self._cork_conn: HTTP1Connection | None = None
+
+    def _flush(self) -> None:
+        """Send corked bytes in one write and stop corking."""
+        self._corking = False
+        cork = self._cork
+        if not cork:
+            return
+        data = cork[0] if len(cork) == 1 else b"".join(cork)
+        cork.clear()
+        self._cork_size = 0
+        conn = self._cork_conn
+        self._cork_conn = None
+        if not self.stream.closed():
+            w = self.stream.write(data)
+            if conn is not None:
+                conn._pending_write = w
 
     async def close(self) -> None:
         """Close the connection; resolves once the serving loop has ended."""
@@ -1094,6 +1167,14 @@ class HTTP1ServerConnection:
                     conn.close()
                     return
                 last = conn
+                if self._corking and (
+                    not ok
+                    or self._detached
+                    or burst + 1 >= _PIPELINE_BURST
+                    or not stream._read_buffer_size
+                ):
+                    # Nothing more is waiting to be answered: send now.
+                    self._flush()
                 if not ok or self._detached:
                     return
                 # Back-pressure: a peer that pipelines without reading its
@@ -1111,6 +1192,8 @@ class HTTP1ServerConnection:
                         burst = 0
                         await asyncio.sleep(0)
         finally:
+            if self._corking:
+                self._flush()
             if timed:
                 _Sweeper.discard(self)
             if self._draining and not self._detached:
