@@ -52,7 +52,6 @@ import logging
 import re
 import socket
 import ssl
-import sys
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -64,7 +63,7 @@ from whirlwind._http1support import (
     _GzipMessageDelegate,
     _header_text,
     _HeaderInjectionError,
-    _resume,
+    _InContext,
     _status_line,
     _StatusError,
     _Sweeper,
@@ -113,7 +112,6 @@ _CHUNK_EXT_BAD = re.compile(rb"[\x00-\x08\x0A-\x1F\x7F]")
 _TOKEN = httputil._ABNF.token.fullmatch
 _DIGITS = re.compile(r"[0-9]+")
 _CoroutineType = types.CoroutineType
-_TASK_CONTEXT = sys.version_info >= (3, 11)  # create_task(context=...)
 _HEXDIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
@@ -492,7 +490,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                             await ret
                     else:
                         need_delegate_close = False
-                        self._run_handler(delegate)
+                        await self._run_handler(delegate)
                 except httputil.HTTPInputError:
                     raise
                 except Exception as e:
@@ -540,15 +538,17 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self.stream is not None and not self.is_client:
                 self.stream.set_close_callback(None)
 
-    def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
-        """Call ``delegate.finish()``; run what it returns without a Task if possible.
+    async def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
+        """Call ``delegate.finish()`` and run the coroutine it may return inline.
 
-        A coroutine returned by ``finish()`` (a whirlwind extension) is
-        stepped right here, in a copy of the context so that context
-        variables never leak between requests on one connection.  If it
-        completes without suspending, no Task was created.  If it suspends,
-        the rest of it becomes a Task (as a Tornado handler would always be)
-        and the connection waits for the response in the usual way.
+        A coroutine returned by ``finish()`` (a whirlwind extension) runs in
+        this connection's Task, each step in a copy of the context so that
+        context variables never leak between requests on one connection.  If
+        it completes without suspending it costs no Task, Future or loop
+        iteration.  While it is suspended, a peer that disconnects triggers
+        the connection's close callback, as with Tornado.  The connection
+        *is* its Task, so ``asyncio.current_task()``, ``asyncio.timeout()``
+        and cancellation behave in a handler as in any coroutine.
         """
         owner = self._owner
         owner._corking = True
@@ -556,34 +556,31 @@ class HTTP1Connection(httputil.HTTPConnection):
         ret = ctx.run(delegate.finish)
         if ret is None:
             return
-        task: asyncio.Future[Any]
         if type(ret) is _CoroutineType:
             try:
                 first = ctx.run(ret.send, None)
             except StopIteration:
                 return
-            # It suspended: what it wrote so far goes out now, the rest of
-            # it (a Task) writes straight to the stream.
+            # It suspended: what it wrote so far goes out now, and the rest
+            # of its writes go straight to the stream.
             owner._flush()
-            owner._corking = False
-            if _TASK_CONTEXT:
-                task = asyncio.get_running_loop().create_task(  # type: ignore[call-arg,unused-ignore]
-                    _resume(ret, first), context=ctx
-                )
-            else:
-                task = ctx.run(asyncio.ensure_future, _resume(ret, first))
-        elif isinstance(ret, asyncio.Future):
+            self.stream.set_close_callback(self._on_connection_close)
+            owner._in_handler = True
+            try:
+                await _InContext(ret, first, ctx)
+            finally:
+                owner._in_handler = False
+            return
+        # Some other awaitable (a Future from a Task the application made):
+        # the response is awaited below, like Tornado does.
+        owner._flush()
+        if isinstance(ret, asyncio.Future):
             if ret.done():
                 ret.result()
                 return
-            owner._flush()
-            owner._corking = False
-            task = ret
+            ret.add_done_callback(self._on_handler_done)
         else:
-            owner._flush()
-            owner._corking = False
-            task = asyncio.ensure_future(ret)
-        task.add_done_callback(self._on_handler_done)
+            asyncio.ensure_future(ret).add_done_callback(self._on_handler_done)
 
     def _on_handler_done(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -1081,6 +1078,7 @@ class HTTP1ServerConnection:
         self._detached = False
         # Corked response bytes (see _CORK_MAX) and the connection that wrote
         # them last (its _pending_write becomes the real write).
+        self._in_handler = False  # an inline handler is suspended
         self._corking = False
         self._cork: list[bytes] = []
         self._cork_size = 0
@@ -1103,8 +1101,14 @@ class HTTP1ServerConnection:
                 conn._pending_write = w
 
     async def close(self) -> None:
-        """Close the connection; resolves once the serving loop has ended."""
+        """Close the connection; resolves once the serving loop has ended.
+
+        A handler still running inline on it is cancelled.
+        """
         self.stream.close()
+        fut = self._serving_future
+        if fut is not None and self._in_handler and not fut.done():
+            fut.cancel()
         if self._serving_future is not None:
             try:
                 await self._serving_future
