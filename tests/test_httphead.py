@@ -325,6 +325,38 @@ def test_read_http_head_byte_at_a_time(run: Runner, data: bytes) -> None:
     run(main())
 
 
+def _head_table() -> list[tuple[bytes, Verdict]]:
+    # The table entries that are one complete head, as a stream delivers it.
+    out = []
+    for data, expected in TABLE:
+        m = _END.search(data)
+        if m is not None and m.end() == len(data) and data.lstrip(b"\r\n"):
+            out.append((data, expected))
+    return out
+
+
+@pytest.mark.parametrize(("data", "expected"), _head_table())
+def test_read_http_head_table(run: Runner, data: bytes, expected: Verdict) -> None:
+    # Each head read whole and then a byte at a time, with the start of a
+    # pipelined request behind it; the bytes read give the table's verdict.
+    async def main() -> None:
+        a, b = await _pair()
+        await a.write(data + b"GET /next")
+        head = await b.read_http_head(1000)
+        assert head == data.lstrip(b"\r\n")
+        assert compiled(head) == expected
+        f = b.read_http_head(1000)
+        for i in range(len(data)):
+            assert not f.done()
+            await a.write(data[i : i + 1])
+            await asyncio.sleep(0)
+        assert await f == b"GET /next" + data
+        a.close()
+        b.close()
+
+    run(main())
+
+
 def test_read_http_head_max_bytes(run: Runner) -> None:
     async def main() -> None:
         a, b = await _pair()

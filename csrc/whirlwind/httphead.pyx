@@ -249,7 +249,7 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
     r = ww_http_head_start(buf, n, max_count, &line, &line_len, &pos, &lines)
     if r == WW_HTTP_E_COUNT:
         raise HeaderFieldCountError("too many header fields")
-    d = ww_dict_presized(lines)
+    d = ww_dict_presized(lines if lines < 64 else 64)   # bounded by the data anyway
     start_line = PyUnicode_DecodeLatin1(buf + line, line_len, NULL)
     while True:
         before = pos
