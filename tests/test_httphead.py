@@ -150,6 +150,8 @@ def test_parse_head_messages_name_the_line() -> None:
         parse_head(GET + b"A: b\r\n c\r\n\r\n", 10)
     with pytest.raises(HTTPInputError, match=re.escape("'A: b\\x00")):
         parse_head(GET + b"A: b\x00\r\n\r\n", 10)
+    with pytest.raises(HTTPInputError, match=re.escape("'B : 2")):
+        parse_head(GET + b"A: 1\r\n\r\n\nB : 2\r\n", 10)
 
 
 def test_parse_head_names_are_shared_strings() -> None:

@@ -224,7 +224,8 @@ ww_http_head_start(const char *buf, Py_ssize_t len, Py_ssize_t max_count,
 
 /*
  * The next field of buf[*pos:len]: returns 1 and fills *f, 0 at the end of
- * the block, or a negative WW_HTTP_E_* code.  *pos moves past each line.
+ * the block, or a negative WW_HTTP_E_* code.  *pos moves past each line;
+ * after an error it is the start of the offending line.
  */
 static inline int
 ww_http_next_field(const char *buf, Py_ssize_t len, Py_ssize_t *pos,
@@ -278,6 +279,7 @@ ww_http_next_field(const char *buf, Py_ssize_t len, Py_ssize_t *pos,
             *pos = e + 2;
         }
         else {
+            *pos = s;                         /* errors leave *pos at the line */
             return WW_HTTP_E_CHAR;
         }
         while (v < e && (b[v] == ' ' || b[v] == '\t')) {

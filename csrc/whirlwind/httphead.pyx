@@ -238,7 +238,7 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
     """
     cdef const char *buf = PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-    cdef Py_ssize_t line, line_len, pos, before, size
+    cdef Py_ssize_t line, line_len, pos, size
     cdef ww_http_field_t f
     cdef int r
     cdef PyObject *old
@@ -252,12 +252,11 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
     d = ww_dict_presized(lines if lines < 64 else 64)   # bounded by the data anyway
     start_line = PyUnicode_DecodeLatin1(buf + line, line_len, NULL)
     while True:
-        before = pos
         r = ww_http_next_field(buf, n, &pos, &f)
         if r <= 0:
             if r == 0:
                 break
-            raise _field_error(r, buf, n, before)
+            raise _field_error(r, buf, n, pos)
         name = _norm_name(<const unsigned char *>buf + f.name, f.name_len)
         if f.value_high:
             value = PyUnicode_DecodeLatin1(buf + f.value, f.value_len, NULL)
