@@ -40,6 +40,12 @@ LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "whirlwind": _whirlwind_loop,
     "asyncio": asyncio.new_event_loop,
 }
+try:
+    import uvloop
+
+    LOOPS["uvloop"] = uvloop.new_event_loop
+except ImportError:  # pragma: no cover - optional peer
+    pass
 
 
 @pytest.fixture(params=sorted(LOOPS))
