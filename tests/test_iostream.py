@@ -1017,3 +1017,24 @@ def test_close_after_loop_closed(kind: str) -> None:
     sb.close()
     assert sa.closed() and sb.closed()
     assert a.fileno() == -1 and b.fileno() == -1
+
+
+def test_read_until_regex_http_head_end(run: Runner) -> None:
+    # b"\r?\n\r?\n" is scanned in C; results must equal re.search().end().
+    async def main() -> None:
+        a, b = await unix_pair()
+        head = b"GET / HTTP/1.1\r\nHost: x\n\r\nBODY"
+        f = b.read_until_regex(b"\r?\n\r?\n", max_bytes=64)
+        for byte in head:
+            await a.write(bytes([byte]))
+            await spin(1)
+        assert await f == b"GET / HTTP/1.1\r\nHost: x\n\r\n"
+        assert await b.read_bytes(4) == b"BODY"
+        f = b.read_until_regex(re.compile(b"\n\r?\n"), max_bytes=10)
+        await a.write(b"0123456789ab\n\n")
+        with pytest.raises(StreamClosedError) as info:
+            await f
+        assert isinstance(info.value.real_error, UnsatisfiableReadError)
+        a.close()
+
+    run(main())

@@ -400,6 +400,16 @@ cdef class _Stream(IOSink):
             if self._rpartial and avail > 0:
                 return avail
             return -1
+        if kind == K_REGEX and self._rblank:
+            r = ww_scan_blank_line(self._buf + self._start, avail,
+                                   &self._rcursor, self._rmax)
+            if r >= 0:
+                return r
+            if r == WW_SCAN_TOO_LONG:
+                raise UnsatisfiableReadError(
+                    "regex %r not found within %d bytes"
+                    % (self._rregex.pattern, self._rmax))
+            return -1
         if kind == K_REGEX:
             if avail == self._rscanned and avail > 0:
                 return -1       # nothing new since the last failed search
@@ -611,6 +621,9 @@ cdef class _Stream(IOSink):
             regex = _compile_regex(regex)
         self._start_read(K_REGEX, callback)
         self._rregex = regex
+        # The HTTP head end has an exact C equivalent (ww_scan_blank_line).
+        self._rblank = (regex.flags == 0 and
+                        (regex.pattern == b"\n\r?\n" or regex.pattern == b"\r?\n\r?\n"))
         self._rmax = -1 if max_bytes is None else max_bytes
         fut = self._rfuture
         self._try_inline()
