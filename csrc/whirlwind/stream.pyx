@@ -23,7 +23,9 @@
 # pattern.search() over a zero-copy memoryview of the unconsumed bytes (a
 # regex cannot be resumed in general, so it is re-run from the start of the
 # unconsumed data, but only when new bytes arrived, and the fd is drained
-# before scanning, so the work is O(bytes x readiness events)); byte-count
+# before scanning, so the work is O(bytes x readiness events); the HTTP
+# head-end patterns \n\r?\n and \r?\n\r?\n have an exact resumable C scan,
+# ww_scan_blank_line, and never reach re); byte-count
 # reads compare sizes.  A satisfied read is delivered at once: the Future is
 # resolved (already done when the data was buffered), or a classic callback
 # is queued with loop.call_soon.
