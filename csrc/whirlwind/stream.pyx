@@ -22,8 +22,9 @@
 # cursor (ww_scan.h: O(total bytes) whatever the chunking); regex reads run
 # pattern.search() over a zero-copy memoryview of the unconsumed bytes (a
 # regex cannot be resumed in general, so it is re-run from the start of the
-# unconsumed data, but only when new bytes arrived, and the fd is drained
-# before scanning, so the work is O(bytes x readiness events); the HTTP
+# unconsumed data, but only when new bytes arrived, i.e. once per read
+# syscall of up to read_chunk_size bytes: O(bytes x reads), so a regex read
+# should carry max_bytes, which bounds every search; the HTTP
 # head-end patterns \n\r?\n and \r?\n\r?\n have an exact resumable C scan,
 # ww_scan_blank_line, and never reach re); byte-count
 # reads compare sizes.  A satisfied read is delivered at once: the Future is
