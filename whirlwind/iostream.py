@@ -217,15 +217,6 @@ class IOStream(BaseIOStream):
         self._connect_future: asyncio.Future[Any] | None = None
         self._connect_callback: Callable[[], None] | None = None
         super().__init__(*args, **kwargs)
-        if not isinstance(socket, ssl.SSLSocket):
-            try:
-                socket.getpeername()
-            except OSError:
-                pass
-            else:
-                # Connected: keep read interest armed from now on, so data
-                # and the peer's close are noticed with no read pending.
-                self._want_read()
 
     def fileno(self) -> int:
         return self.socket.fileno()
