@@ -77,7 +77,6 @@ from asyncio import format_helpers as _aio_format_helpers
 from asyncio import futures as _aio_futures
 
 _aio_Future = _aio_futures.Future
-from asyncio.log import logger as _aio_logger
 
 
 cdef extern from "Python.h":
@@ -865,7 +864,8 @@ cdef class _LoopCore:
                 handle._run()
             dt = monotonic() - t0
             if dt >= self.slow_callback_duration:
-                _aio_logger.warning(
+                # looked up at call time, like asyncio's own (tests patch it)
+                _aio_base_events.logger.warning(
                     "Executing %s took %.3f seconds", _format_handle(handle), dt
                 )
         finally:
