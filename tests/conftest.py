@@ -49,21 +49,6 @@ def aio_loop(loop_factory: LoopFactory) -> Iterator[asyncio.AbstractEventLoop]:
         _forget_closed_loops()
 
 
-@pytest.fixture(autouse=True)
-def _no_current_loop_leak() -> Iterator[None]:
-    """Leave no current asyncio loop and no IOLoop registration behind."""
-    yield
-    ioloop = sys.modules.get("whirlwind.ioloop")
-    if ioloop is None:
-        return  # only tests that used IOLoop can have left one behind
-    loop = ioloop._loop_set_for_thread()
-    if loop is not None:
-        asyncio.set_event_loop(None)
-        if not loop.is_closed():
-            loop.close()
-    _forget_closed_loops()
-
-
 def _forget_closed_loops() -> None:
     ioloop = sys.modules.get("whirlwind.ioloop")
     if ioloop is None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from whirlwind.iostream import (
     IOStream,
@@ -381,6 +383,25 @@ def test_max_buffer_size_backpressure(run: Runner) -> None:
         a2.close()
         b2.close()
         a.close()
+
+    run(main())
+
+
+def test_idle_stream_buffers_little(run: Runner) -> None:
+    async def main() -> None:
+        # Default max_buffer_size (100 MiB), no read pending: the stream
+        # stops after a few chunks instead of swallowing the whole transfer.
+        a, b = await tcp_pair(read_chunk_size=16 * 1024)
+        payload = os.urandom(16 * 1024 * 1024)
+        w = a.write(payload)
+        await asyncio.sleep(0.2)
+        assert b._read_buffer_size <= 256 * 1024 + 16 * 1024
+        assert not w.done()
+        # A pending read may use the whole buffer: one read takes it all.
+        assert await b.read_bytes(len(payload)) == payload
+        await w
+        a.close()
+        b.close()
 
     run(main())
 
@@ -754,5 +775,85 @@ def test_start_tls_requires_idle_stream(run: Runner) -> None:
             b.start_tls(True)
         a.close()
         b.close()
+
+    run(main())
+
+
+def test_read_into_buffer_released_when_read_fails(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await unix_pair()
+        buf = bytearray(16)
+        f = b.read_into(buf)
+        await a.write(b"abc")
+        a.close()
+        with pytest.raises(StreamClosedError):
+            await f
+        buf.extend(b"resizable")  # BufferError if the stream kept a view
+        with pytest.raises(StreamClosedError):
+            b.read_into(bytearray(4))
+
+    run(main())
+
+
+def _split_reference(data: bytes, delim: bytes) -> list[bytes]:
+    out = []
+    while True:
+        i = data.find(delim)
+        if i < 0:
+            return out
+        out.append(data[: i + len(delim)])
+        data = data[i + len(delim) :]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"a", b"\r", b"\n", b"xy"]), max_size=80).map(
+        b"".join
+    ),
+    delim=st.sampled_from([b"\n", b"\r\n", b"\r\n\r\n", b"a\ra"]),
+    chunk=st.integers(min_value=1, max_value=9),
+    read_chunk=st.integers(min_value=1, max_value=16),
+)
+def test_stream_read_until_matches_reference(
+    data: bytes, delim: bytes, chunk: int, read_chunk: int
+) -> None:
+    # Tiny read_chunk_size forces many reads, buffer growth and compaction
+    # while a delimiter read is pending; the writer trickles small chunks.
+    async def main() -> list[bytes]:
+        a, b = await unix_pair(read_chunk_size=read_chunk)
+        expected = _split_reference(data, delim)
+
+        async def feed() -> None:
+            for i in range(0, len(data), chunk):
+                await a.write(data[i : i + chunk])
+                await asyncio.sleep(0)
+
+        feeder = asyncio.ensure_future(feed())
+        got = [await b.read_until(delim) for _ in expected]
+        await feeder
+        a.close()
+        b.close()
+        return got
+
+    loop = _whirlwind_loop()
+    try:
+        got = loop.run_until_complete(asyncio.wait_for(main(), 4))
+    finally:
+        loop.close()
+    assert got == _split_reference(data, delim)
+
+
+def test_pipe_write_end_close_callback(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        r, w = os.pipe()
+        writer = PipeIOStream(w)
+        closed = loop.create_future()
+        writer.set_close_callback(lambda: closed.set_result(True))
+        await writer.write(b"data")
+        os.close(r)  # the reader goes away
+        assert await closed is True
+        assert writer.closed()
+        assert writer.error is None
 
     run(main())

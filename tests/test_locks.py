@@ -82,7 +82,8 @@ def test_event_set_clear_wait(io_loop: IOLoop) -> None:
         assert not waiter.done()
         event.set()
         event.set()  # idempotent
-        out.append(await waiter)
+        await waiter
+        out.append(waiter.result())
         out.append(repr(event))
         await event.wait()  # already set: returns at once
         event.clear()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from whirlwind.loop import new_event_loop
+from whirlwind.loop import EventLoop, new_event_loop
 from whirlwind.process import CalledProcessError, Subprocess, cpu_count, task_id
 
 _T = TypeVar("_T")
@@ -298,6 +298,45 @@ def test_popen_failure_closes_pipes() -> None:
             assert len(os.listdir("/proc/self/fd")) == before
 
     run(main())
+
+
+class NoSigchldLoop(EventLoop):
+    """A whirlwind loop that, like uvloop, keeps SIGCHLD for itself."""
+
+    def add_signal_handler(self, sig: int, callback: Any, *args: Any) -> None:
+        if sig == signal.SIGCHLD:
+            raise RuntimeError("SIGCHLD is used by this event loop")
+        super().add_signal_handler(sig, callback, *args)
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "thread"])
+def test_exit_reported_on_a_loop_that_reserves_sigchld(
+    pidfd: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if pidfd and not hasattr(os, "pidfd_open"):
+        pytest.skip("no pidfd_open here")
+    if not pidfd:
+        # As on macOS: no pidfd, so one waiting thread per child.
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+
+    async def main() -> tuple[int, int, int, int]:
+        Subprocess.initialize()  # falls back quietly instead of raising
+        sleeper = Subprocess(py("import time; time.sleep(30)"))
+        fut = sleeper.wait_for_exit(raise_error=False)
+        quick = [Subprocess(py(f"import sys; sys.exit({i})")) for i in (0, 4)]
+        codes = [await asyncio.wait_for(p.wait_for_exit(False), 10) for p in quick]
+        os.kill(sleeper.pid, signal.SIGKILL)
+        killed = await asyncio.wait_for(fut, 10)
+        return codes[0], codes[1], killed, int(sleeper.returncode or 0)
+
+    loop = NoSigchldLoop()
+    try:
+        result = loop.run_until_complete(main())
+    finally:
+        Subprocess.uninitialize()
+        loop.close()
+    assert result == (0, 4, -signal.SIGKILL, -signal.SIGKILL)
+    assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
 
 
 # --- Subprocess.STREAM pipes -----------------------------------------------------

@@ -235,3 +235,14 @@ def test_timedelta_to_seconds_exec_in_raise_exc_info() -> None:
     with pytest.raises(TwoArgs) as caught:
         raise_exc_info(info)
     assert caught.value is info[1]
+
+
+def test_websocket_mask_matches_a_naive_xor() -> None:
+    from whirlwind.util import _websocket_mask_python
+
+    mask = b"\x01\x80\xff\x3c"
+    for size in (0, 1, 3, 4, 5, 127, 1000):
+        data = os.urandom(size)
+        expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        assert _websocket_mask_python(mask, data) == expected
+        assert _websocket_mask_python(mask, expected) == data

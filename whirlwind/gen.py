@@ -187,7 +187,7 @@ def coroutine(func: Callable[..., Any]) -> Callable[..., Future[Any]]:
                 future.add_done_callback(lambda _f: runner)
             return future
         finally:
-            future = result = yielded = None
+            del future, result, yielded
 
     wrapper.__wrapped__ = func
     wrapper.__tornado_coroutine__ = True  # type: ignore[attr-defined]
@@ -333,7 +333,7 @@ def _wrap_awaitable(awaitable: Awaitable[Any]) -> Future[Any]:
 
 
 @singledispatch
-def convert_yielded(yielded: _Yieldable) -> Future[Any]:
+def convert_yielded(yielded: Any) -> Future[Any]:
     """Turn something a coroutine yielded into a future.
 
     Accepts futures, awaitables (started as tasks), lists and dicts of those

@@ -48,7 +48,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from whirlwind.concurrent import (
     Future,
@@ -69,13 +69,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-class _Selectable(Protocol):
-    def fileno(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
-_FdLike = Any  # int or an object with fileno()
+_FdLike = Any  # an int fd, or an object with fileno() (and close())
 
 _get_running_loop = asyncio._get_running_loop
 
@@ -475,9 +469,14 @@ class BaseAsyncIOLoop(IOLoop):
         self, asyncio_loop: asyncio.AbstractEventLoop, **kwargs: Any
     ) -> None:
         self.asyncio_loop = asyncio_loop
-        # Tornado's name for the loop that serves add_reader; it is the same loop
-        # here (the Windows proactor case is not supported).
-        self.selector_loop = asyncio_loop
+        # The loop that serves add_reader/add_writer: the loop itself, except
+        # for Windows' proactor loop, which lacks them and gets a helper thread.
+        self.selector_loop: Any = asyncio_loop
+        proactor = getattr(asyncio, "ProactorEventLoop", None)
+        if proactor is not None and isinstance(asyncio_loop, proactor):
+            from whirlwind.platform.asyncio import AddThreadSelectorEventLoop
+
+            self.selector_loop = AddThreadSelectorEventLoop(asyncio_loop)
         # fd number -> [object passed in, handler, events mask]
         self._handlers: dict[int, list[Any]] = {}
         self.closing = False
@@ -503,6 +502,8 @@ class BaseAsyncIOLoop(IOLoop):
                 self.close_fd(fileobj)
         if IOLoop._ioloop_for_asyncio.get(self.asyncio_loop) is self:
             del IOLoop._ioloop_for_asyncio[self.asyncio_loop]
+        if self.selector_loop is not self.asyncio_loop:
+            self.selector_loop.close()
         self.asyncio_loop.close()
 
     def add_handler(
@@ -523,7 +524,7 @@ class BaseAsyncIOLoop(IOLoop):
     def _set_events(self, fd: int, events: int) -> None:
         entry = self._handlers[fd]
         old = entry[2]
-        loop = self.asyncio_loop
+        loop = self.selector_loop
         changed = old ^ events
         if changed & IOLoop.READ:
             if events & IOLoop.READ:
@@ -543,9 +544,9 @@ class BaseAsyncIOLoop(IOLoop):
         if entry is None:
             return
         if entry[2] & IOLoop.READ:
-            self.asyncio_loop.remove_reader(fd_num)
+            self.selector_loop.remove_reader(fd_num)
         if entry[2] & IOLoop.WRITE:
-            self.asyncio_loop.remove_writer(fd_num)
+            self.selector_loop.remove_writer(fd_num)
 
     def _handle_events(self, fd: int, events: int) -> None:
         entry = self._handlers.get(fd)

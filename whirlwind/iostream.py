@@ -20,6 +20,7 @@ Contents:
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import logging
 import os
@@ -438,7 +439,7 @@ class SSLIOStream(IOStream):
     def _do_ssl_handshake(self) -> None:
         self._handshake_reading = self._handshake_writing = False
         try:
-            self.socket.do_handshake()
+            self.socket.do_handshake()  # type: ignore[attr-defined]
         except ssl.SSLWantReadError:
             self._handshake_reading = True
             self._want_read()
@@ -570,6 +571,82 @@ class PipeIOStream(BaseIOStream):
             return os.write(self.fd, data)
         except BlockingIOError:
             return 0
+
+
+class _StreamBuffer:
+    """A byte queue (the compiled stream keeps its own in C; this pure-Python
+    one serves code that wants Tornado's private helper).
+
+    Small appends are coalesced into bytearrays of up to
+    ``_large_buf_threshold`` bytes; larger ones are kept as memoryviews, not
+    copied.  ``_buffers`` holds ``(is_large, chunk)`` pairs and
+    ``_first_pos`` the consumed offset into the first chunk.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: collections.deque[tuple[bool, bytearray | memoryview]] = (
+            collections.deque()
+        )
+        self._first_pos = 0
+        self._size = 0
+        self._large_buf_threshold = 2048
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue ``data`` (copied when small, viewed when large)."""
+        size = memoryview(data).nbytes
+        if size == 0:
+            return
+        if size > self._large_buf_threshold:
+            view = memoryview(data)
+            if view.format != "B" or view.ndim != 1:
+                view = view.cast("B")
+            self._buffers.append((True, view))
+        else:
+            last = self._buffers[-1] if self._buffers else None
+            if last is None or last[0] or len(last[1]) >= self._large_buf_threshold:
+                self._buffers.append((False, bytearray(data)))
+            else:
+                last[1].extend(data)  # type: ignore[union-attr]
+        self._size += size
+
+    def peek(self, size: int) -> memoryview:
+        """A view of at most ``size`` bytes from the front (release it before
+        changing the buffer)."""
+        assert size > 0
+        try:
+            _, chunk = self._buffers[0]
+        except IndexError:
+            return memoryview(b"")
+        pos = self._first_pos
+        return memoryview(chunk)[pos : pos + size]
+
+    def clear(self) -> None:
+        """Drop everything, releasing views of callers' buffers."""
+        for is_large, chunk in self._buffers:
+            if is_large:
+                chunk.release()  # type: ignore[union-attr]
+        self._buffers.clear()
+        self._first_pos = 0
+        self._size = 0
+
+    def advance(self, size: int) -> None:
+        """Drop ``size`` bytes from the front."""
+        assert 0 < size <= self._size
+        self._size -= size
+        pos = self._first_pos + size
+        while self._buffers:
+            _, chunk = self._buffers[0]
+            n = len(chunk)
+            if pos < n:
+                break
+            pos -= n
+            is_large, chunk = self._buffers.popleft()
+            if is_large:
+                chunk.release()  # type: ignore[union-attr]
+        self._first_pos = pos
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:

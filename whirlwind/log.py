@@ -31,6 +31,11 @@ try:
 except ImportError:  # Windows, or a Python built without curses
     curses = None  # type: ignore[assignment]
 
+try:
+    import colorama  # optional: colours on Windows consoles
+except ImportError:
+    colorama = None
+
 access_log = logging.getLogger("whirlwind.access")
 app_log = logging.getLogger("whirlwind.application")
 gen_log = logging.getLogger("whirlwind.general")
@@ -45,7 +50,6 @@ def _stderr_supports_color() -> bool:
             curses.setupterm()
             return bool(curses.tigetnum("colors") > 0)
         # Without curses (Windows), trust colorama when it wraps stderr.
-        colorama = sys.modules.get("colorama")
         return colorama is not None and sys.stderr is getattr(
             colorama.initialise, "wrapped_stderr", object()
         )

@@ -43,7 +43,7 @@ _ACCEPT_RESOURCE_ERRNOS = frozenset(
 )
 _ACCEPT_PAUSE = 0.25  # seconds to stop accepting after a resource error
 
-AddrInfo = list[tuple[int, Any]]
+_AddrInfo = list[tuple[int, Any]]
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -352,7 +352,7 @@ class Resolver(Configurable):
 
     def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
-    ) -> Awaitable[AddrInfo]:
+    ) -> Awaitable[_AddrInfo]:
         """Resolve ``host`` (a name or a literal address) for a TCP connection.
 
         Returns an awaitable whose result is a list of ``(family, address)`` pairs,
@@ -369,7 +369,7 @@ class Resolver(Configurable):
 
 def _getaddrinfo_pairs(
     host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
-) -> AddrInfo:
+) -> _AddrInfo:
     # Looked up through the module on every call so that tests may replace it.
     infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
     return [(info[0], info[4]) for info in infos]
@@ -380,7 +380,7 @@ class DefaultLoopResolver(Resolver):
 
     async def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
-    ) -> AddrInfo:
+    ) -> _AddrInfo:
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, port, family=family, type=socket.SOCK_STREAM
         )
@@ -395,7 +395,7 @@ class DefaultExecutorResolver(Resolver):
 
     async def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
-    ) -> AddrInfo:
+    ) -> _AddrInfo:
         return await asyncio.get_running_loop().run_in_executor(
             None, _getaddrinfo_pairs, host, port, family
         )
@@ -426,7 +426,7 @@ class ExecutorResolver(Resolver):
 
     async def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
-    ) -> AddrInfo:
+    ) -> _AddrInfo:
         if self.executor is None:
             return _getaddrinfo_pairs(host, port, family)
         future = self.executor.submit(_getaddrinfo_pairs, host, port, family)
@@ -498,7 +498,7 @@ class OverrideResolver(Resolver):
 
     def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
-    ) -> Awaitable[AddrInfo]:
+    ) -> Awaitable[_AddrInfo]:
         mapping = self.mapping
         if (host, port, family) in mapping:
             host, port = mapping[(host, port, family)]

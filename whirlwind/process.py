@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -145,6 +146,11 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
 # alone. Registration also polls once, so a child that exited before anyone
 # listened is still reported. Signals coalesce, hence the poll of every waiting
 # pid per SIGCHLD (a handful of pids in practice).
+#
+# Some loops keep SIGCHLD for themselves (uvloop refuses the handler). There each
+# child is watched on its own instead: a pidfd (Linux) becomes readable when the
+# child exits and is watched with add_reader; elsewhere a daemon thread blocks in
+# waitpid for that one pid and hands the status back with call_soon_threadsafe.
 
 
 class Subprocess:
@@ -159,12 +165,14 @@ class Subprocess:
 
     Exit reporting (`set_exit_callback`, `wait_for_exit`) uses a ``SIGCHLD``
     handler installed on the event loop by `Subprocess.initialize`; it must be
-    used from the main thread.
+    used from the main thread. On loops that reserve ``SIGCHLD`` (uvloop) each
+    child is watched through a pidfd or a waiting thread instead.
     """
 
     STREAM: ClassVar[object] = object()
 
     _initialized_loop: ClassVar[asyncio.AbstractEventLoop | None] = None
+    _use_sigchld: ClassVar[bool] = True  # False: the loop refused the handler
     _waiting: ClassVar[dict[int, Subprocess]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -215,8 +223,12 @@ class Subprocess:
         """
         self._exit_callback = callback
         Subprocess.initialize()
+        already_waiting = self.pid in Subprocess._waiting
         Subprocess._waiting[self.pid] = self
-        Subprocess._reap(self.pid)
+        if Subprocess._use_sigchld:
+            Subprocess._reap(self.pid)
+        elif not already_waiting:
+            self._watch_exit()
 
     def wait_for_exit(self, raise_error: bool = True) -> asyncio.Future[int]:
         """Return a Future resolved with the return code when the process exits.
@@ -250,10 +262,17 @@ class Subprocess:
         if cls._initialized_loop is loop:
             return
         cls.uninitialize()
-        loop.add_signal_handler(signal.SIGCHLD, cls._on_sigchld)
+        try:
+            loop.add_signal_handler(signal.SIGCHLD, cls._on_sigchld)
+        except RuntimeError:
+            # The loop tracks its own subprocesses with SIGCHLD (uvloop).
+            Subprocess._use_sigchld = False
+        else:
+            Subprocess._use_sigchld = True
         Subprocess._initialized_loop = loop
-        # A child may have exited while no handler was installed.
-        cls._on_sigchld()
+        if Subprocess._use_sigchld:
+            # A child may have exited while no handler was installed.
+            cls._on_sigchld()
 
     @classmethod
     def uninitialize(cls) -> None:
@@ -262,7 +281,7 @@ class Subprocess:
         if loop is None:
             return
         Subprocess._initialized_loop = None
-        if not loop.is_closed():
+        if Subprocess._use_sigchld and not loop.is_closed():
             loop.remove_signal_handler(signal.SIGCHLD)
 
     @classmethod
@@ -287,6 +306,44 @@ class Subprocess:
         subproc = Subprocess._waiting.pop(pid, None)
         if subproc is not None:
             subproc._schedule_exit(os.waitstatus_to_exitcode(status))
+
+    def _watch_exit(self) -> None:
+        """Watch this one child without SIGCHLD (see the theory above)."""
+        pidfd_open = getattr(os, "pidfd_open", None)  # Linux 5.3+
+        if pidfd_open is not None:
+            try:
+                pidfd = pidfd_open(self.pid)
+            except OSError:
+                pass  # e.g. ENOSYS under an old kernel or a sandbox
+            else:
+                loop = self._loop
+
+                def on_exit() -> None:
+                    loop.remove_reader(pidfd)
+                    os.close(pidfd)
+                    Subprocess._reap(self.pid)
+
+                loop.add_reader(pidfd, on_exit)
+                return
+        threading.Thread(
+            target=self._wait_in_thread, name=f"whirlwind-wait-{self.pid}", daemon=True
+        ).start()
+
+    def _wait_in_thread(self) -> None:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            returncode = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            returncode = self.proc.returncode or 0
+        try:
+            self._loop.call_soon_threadsafe(self._exit_from_thread, returncode)
+        except RuntimeError:  # the loop closed meanwhile: nobody to tell
+            self.returncode = self.proc.returncode = returncode
+
+    def _exit_from_thread(self, returncode: int) -> None:
+        if Subprocess._waiting.get(self.pid) is self:
+            del Subprocess._waiting[self.pid]
+        self._schedule_exit(returncode)
 
     def _schedule_exit(self, returncode: int) -> None:
         # Record it now so Popen never waits on a reaped (maybe reused) pid.

@@ -22,7 +22,10 @@ import types
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    import unittest
 
 # Aliases kept for code written for Python 2 era Tornado.
 bytes_type = bytes
@@ -368,3 +371,10 @@ def _websocket_mask_python(mask: bytes, data: bytes) -> bytes:
 
 
 _websocket_mask = _websocket_mask_python
+
+
+def doctests() -> unittest.TestSuite:
+    """The doctests of this module, for test runners that collect them."""
+    import doctest
+
+    return doctest.DocTestSuite()

@@ -14,13 +14,13 @@ cdef extern from "ww_scan.h" nogil:
     int ww_io_would_block(int err)
 
 
-cdef class _Stream:
+cdef class _Stream(IOSink):
     # identity and loop registration
     cdef ww_socket_t _fd
     cdef bint _is_socket
     cdef bint _hooked            # I/O through the Python read_from_fd/write_to_fd
     cdef readonly object _loop
-    cdef object _sink            # the loop when it is whirlwind's, else None (TODO IOSink)
+    cdef _LoopCore _sink         # the loop when it is whirlwind's, else None
     cdef object _create_future   # loop.create_future, bound once
     cdef object _call_soon       # loop.call_soon, bound once
     cdef bint _reg_read          # read interest armed with the loop
@@ -61,12 +61,13 @@ cdef class _Stream:
     cdef unsigned long long _wtotal
     cdef unsigned long long _wdone
     cdef object _wwaiters        # deque of (index, future or callback)
+    cdef object _done_future     # shared resolved Future for instant writes
 
     # closing
     cdef public object error
     cdef object _close_callback
 
-    cdef int _on_io(self, int events) except -1   # IOSink override once merged
+    cdef int _on_io(self, int events) except -1   # IOSink override
     cdef int _io_event(self, int events) except -1
     cdef int _set_interest(self, bint rd, bint wr) except -1
     cdef int _arm_read(self) except -1
@@ -85,6 +86,8 @@ cdef class _Stream:
     cdef int _write_done_waiters(self) except -1
     cdef int _io_error(self, int err, str what) except -1
     cdef int _consume(self, Py_ssize_t n) except -1
+    cdef Py_ssize_t _read_limit(self)
+    cdef int _maybe_resume(self) except -1
     cdef int _clear_read(self) except -1
     cdef int _advance_write(self, Py_ssize_t n) except -1
     cdef int _fail_waiters(self) except -1
