@@ -1,4 +1,6 @@
-# The compiled core of whirlwind's asyncio event loop (included by _core.pyx).
+# The compiled core of whirlwind's asyncio event loop (included by _core.pyx;
+# Handle/TimerHandle and the heap sifts are in loop_handles.pxi, IOSink and the
+# selector facade in loop_sinks.pxi).
 #
 # Theory of operation
 # -------------------
