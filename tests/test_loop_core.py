@@ -120,6 +120,17 @@ def test_fd_closed_without_remove_then_reused() -> None:
         loop.close()
 
 
+def test_foreign_selector_is_refused() -> None:
+    import selectors
+
+    sel = selectors.SelectSelector()
+    try:
+        with pytest.raises(TypeError, match="WHIRLWIND_POLLER"):
+            whirlwind.EventLoop(sel)
+    finally:
+        sel.close()
+
+
 def test_selector_facade() -> None:
     loop = whirlwind.new_event_loop()
     a, b = socket.socketpair()
