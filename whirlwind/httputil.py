@@ -43,6 +43,8 @@ from ssl import SSLError
 from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple
 from urllib.parse import parse_qsl, unquote_to_bytes, urlencode, urlparse, urlunparse
 
+from whirlwind.util import ObjectDict
+
 if TYPE_CHECKING:
     from asyncio import Future
 
@@ -750,7 +752,7 @@ def url_concat(
     return urlunparse(parts._replace(query=urlencode(query)))
 
 
-class HTTPFile(dict):  # type: ignore[type-arg]
+class HTTPFile(ObjectDict):
     """An uploaded file: ``filename``, ``body`` (bytes), ``content_type``.
 
     Readable as attributes or as dict keys.
@@ -759,15 +761,6 @@ class HTTPFile(dict):  # type: ignore[type-arg]
     filename: str
     body: bytes
     content_type: str
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
 
 
 def _int_or_none(val: str) -> int | None:
