@@ -387,6 +387,25 @@ def test_max_buffer_size_backpressure(run: Runner) -> None:
     run(main())
 
 
+def test_idle_stream_buffers_little(run: Runner) -> None:
+    async def main() -> None:
+        # Default max_buffer_size (100 MiB), no read pending: the stream
+        # stops after a few chunks instead of swallowing the whole transfer.
+        a, b = await tcp_pair(read_chunk_size=16 * 1024)
+        payload = os.urandom(16 * 1024 * 1024)
+        w = a.write(payload)
+        await asyncio.sleep(0.2)
+        assert b._read_buffer_size <= 256 * 1024 + 16 * 1024
+        assert not w.done()
+        # A pending read may use the whole buffer: one read takes it all.
+        assert await b.read_bytes(len(payload)) == payload
+        await w
+        a.close()
+        b.close()
+
+    run(main())
+
+
 def test_read_larger_than_max_buffer_closes(run: Runner) -> None:
     async def main() -> None:
         a, b = await unix_pair(max_buffer_size=4096, read_chunk_size=1024)
@@ -822,3 +841,19 @@ def test_stream_read_until_matches_reference(
     finally:
         loop.close()
     assert got == _split_reference(data, delim)
+
+
+def test_pipe_write_end_close_callback(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        r, w = os.pipe()
+        writer = PipeIOStream(w)
+        closed = loop.create_future()
+        writer.set_close_callback(lambda: closed.set_result(True))
+        await writer.write(b"data")
+        os.close(r)  # the reader goes away
+        assert await closed is True
+        assert writer.closed()
+        assert writer.error is None
+
+    run(main())

@@ -3,6 +3,7 @@ expected output) and (template, expected error, file, line)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import traceback
@@ -754,3 +755,44 @@ def test_generated_code_is_lean() -> None:
     assert "_tt_append(_tt_xesc(r))" in body
     assert not any("_tt_utf8" in line for line in body)
     assert template.generate(rows=[1, "<"]) == b"<td>1</td><td>&lt;</td>"
+
+
+def test_template_errors_leave_no_reference_cycles() -> None:
+    loader = DictLoader({"a.html": "{% include 'b.html' %}", "b.html": "x\n{{ 1/0 }}"})
+    template = loader.load("a.html")
+
+    def fail_once() -> str:
+        try:
+            template.generate()
+        except ZeroDivisionError as exc:
+            return _template_frames(exc)[-1][0]
+        return ""
+
+    assert fail_once() == "b.html"
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert fail_once() == "b.html"
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_loader_namespace_is_read_at_each_rendering() -> None:
+    namespace: dict[str, Any] = {"greeting": "hi"}
+    loader = DictLoader({"t.txt": "{{ greeting }} {{ name }}"}, namespace=namespace)
+    template = loader.load("t.txt")
+    assert template.generate(name="a") == b"hi a"
+    namespace["greeting"] = "<hello>"
+    assert template.generate(name="b") == b"&lt;hello&gt; b"
+    # Names passed to generate() win over the loader's namespace.
+    assert template.generate(name="c", greeting="yo") == b"yo c"
+
+
+def test_escape_assigned_inside_apply_is_honoured() -> None:
+    template = Template(
+        "{{ v }}{% apply f %}{% set xhtml_escape = shout %}{{ v }}{% end %}{{ v }}"
+    )
+    out = template.generate(v="<x>", shout=_shout, f=lambda b: b)
+    assert out == b"&lt;x&gt;<X>&lt;x&gt;"

@@ -64,6 +64,33 @@ def _escape_str(text: str) -> str:
     return text
 
 
+def _escape_any(value: Any, _str: type[str] = str) -> str:
+    """`xhtml_escape` for any value, as templates apply it to `{{ }}`.
+
+    Same result as ``xhtml_escape(str(value))`` (bytes decoded as UTF-8)
+    with the string tests inlined; ints and floats skip escaping entirely.
+    """
+    cls = type(value)
+    text: str
+    if cls is _str:
+        text = value
+    elif cls is int or cls is float:
+        return _str(value)  # digits, sign, '.', 'e', 'inf', 'nan': nothing to escape
+    elif isinstance(value, (bytes, str)):
+        text = value.decode("utf-8") if isinstance(value, bytes) else value
+    else:
+        text = _str(value)
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        return (
+            text.replace("&", "&amp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+            .replace('"', "&quot;")
+            .replace("'", "&#x27;")
+        )
+    return text
+
+
 def xhtml_escape(value: str | bytes) -> str:
     """Escape ``value`` for use in HTML or XML text and quoted attributes.
 

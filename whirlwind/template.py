@@ -35,7 +35,6 @@ import linecache
 import os
 import posixpath
 import re
-import sys
 import threading
 import types
 from collections.abc import Callable, Iterator
@@ -103,8 +102,8 @@ def filter_whitespace(mode: str, text: str) -> str:
     """Apply whitespace ``mode`` to ``text``.
 
     * ``all``: keep every whitespace character.
-    * ``single``: each run of whitespace becomes one character: a newline if
-      the run contains one, else a space.
+    * ``single``: runs of spaces and tabs become one space, and whitespace
+      around a newline collapses to that newline.
     * ``oneline``: each run of whitespace, newlines included, becomes a space.
     """
     if mode == "all":
@@ -138,29 +137,7 @@ class ParseError(Exception):
 # Run-time helpers, placed in every template namespace under _tt_ names.
 
 _xhtml_escape = escape.xhtml_escape
-
-
-def _escape_value(value: Any, _str: type[str] = str) -> str:
-    """The fused `xhtml_escape` for `{{ }}`: value -> escaped str."""
-    cls = type(value)
-    text: str
-    if cls is _str:
-        text = value
-    elif cls is int or cls is float:
-        return _str(value)  # digits, sign, '.', 'e', 'inf', 'nan': nothing to escape
-    elif isinstance(value, (bytes, str)):
-        text = value.decode("utf-8") if isinstance(value, bytes) else value
-    else:
-        text = _str(value)
-    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
-        return (
-            text.replace("&", "&amp;")
-            .replace("<", "&lt;")
-            .replace(">", "&gt;")
-            .replace('"', "&quot;")
-            .replace("'", "&#x27;")
-        )
-    return text
+_escape_any = escape._escape_any
 
 
 def _raw_value(value: Any) -> str:
@@ -178,7 +155,7 @@ def _escape_with(func: Callable[[Any], Any], value: Any) -> str:
     """Apply a custom autoescape function the way Tornado does: it receives
     UTF-8 bytes and may return str or bytes."""
     if func is _xhtml_escape:
-        return _escape_value(value)
+        return _escape_any(value)
     if isinstance(value, str):
         data = value.encode("utf-8")
     elif isinstance(value, bytes):
@@ -202,7 +179,7 @@ def _escaper(func: Callable[[Any], Any]) -> Callable[[Any], str]:
     """Pick the escape function for `{{ }}` under autoescape xhtml_escape,
     honouring a namespace that replaces `xhtml_escape`."""
     if func is _xhtml_escape:
-        return _escape_value
+        return _escape_any
     return lambda value: _escape_with(func, value)
 
 
@@ -258,7 +235,7 @@ class Template:
         if whitespace is None:
             if loader is not None and loader.whitespace:
                 whitespace = loader.whitespace
-            elif name.endswith((".html", ".js")):
+            elif self.name.endswith((".html", ".js")):
                 whitespace = "single"
             else:
                 whitespace = "all"
@@ -279,15 +256,11 @@ class Template:
         self.file = _File(self, _parse(reader, self))
         self._source_lines = text.splitlines()
         self.code, self._origins, self.compiled = self._compile(loader, fast=True)
-        execute = _find_function(self.compiled, "_tt_execute")
-        if (
-            "xhtml_escape" in execute.co_varnames
-            or "xhtml_escape" in execute.co_cellvars
-        ):
+        if any("xhtml_escape" in c.co_varnames for c in _all_code(self.compiled)):
             # The template assigns `xhtml_escape` itself, so it can't be read
             # once at the start: look it up at every expression instead.
             self.code, self._origins, self.compiled = self._compile(loader, fast=False)
-            execute = _find_function(self.compiled, "_tt_execute")
+        execute = _find_function(self.compiled, "_tt_execute")
         self._execute_code = execute
         self._code_ids = frozenset(id(c) for c in _all_code(self.compiled))
         self._generated_filename = self.compiled.co_filename
@@ -319,10 +292,11 @@ class Template:
         try:
             return execute()  # type: ignore[no-any-return]
         except Exception as exc:
-            tb = exc.__traceback__
-            rewritten = self._rewrite_traceback(tb.tb_next if tb is not None else None)
             # The same exception, re-raised with the rewritten traceback.
-            raise exc.with_traceback(rewritten)  # noqa: B904
+            # (No local may hold the new traceback: that would be a cycle.)
+            raise exc.with_traceback(  # noqa: B904
+                _release_helpers(self._rewrite_traceback(exc.__traceback__))
+            )
 
     # -- compilation -------------------------------------------------------
 
@@ -341,9 +315,8 @@ class Template:
         try:
             compiled = compile(code, filename, "exec", dont_inherit=True)
         except SyntaxError as err:
-            origin = writer.origins[(err.lineno or 1) - 1] if writer.origins else None
-            if origin is None:
-                raise ParseError(err.msg, self.name, 0) from err
+            index = min(max(err.lineno or 1, 1), len(writer.origins)) - 1
+            origin = writer.origins[index]
             raise ParseError(
                 f"invalid Python in template: {err.msg}", origin.name, origin.line
             ) from err
@@ -368,7 +341,17 @@ class Template:
     def _rewrite_traceback(
         self, tb: types.TracebackType | None
     ) -> types.TracebackType | None:
-        """Return ``tb`` with a template frame after each generated frame."""
+        """Return ``tb``, minus its first entry (generate's own frame), with
+        a template frame after each frame of generated code."""
+        rest = tb.tb_next if tb is not None else None
+        try:
+            return self._add_template_frames(rest)
+        except Exception:  # never hide the template's error behind ours
+            return rest
+
+    def _add_template_frames(
+        self, tb: types.TracebackType | None
+    ) -> types.TracebackType | None:
         entries: list[types.TracebackType] = []
         while tb is not None:
             entries.append(tb)
@@ -394,6 +377,26 @@ class Template:
                 rebuilt, entry.tb_frame, entry.tb_lasti, entry.tb_lineno
             )
         return rebuilt
+
+
+def _release_helpers(
+    tb: types.TracebackType | None,
+) -> types.TracebackType | None:
+    """Clear the locals of the finished helper frames that each template
+    frame links back to (its ``f_back``): they hold the traceback being
+    built, which would make a reference cycle for the garbage collector."""
+    entry = tb
+    while entry is not None:
+        back = (
+            entry.tb_frame.f_back
+            if entry.tb_frame.f_code.co_name == "<template>"
+            else None
+        )
+        while back is not None and back.f_code in _HELPER_CODES:
+            back.clear()
+            back = back.f_back
+        entry = entry.tb_next
+    return tb
 
 
 def _all_code(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -450,11 +453,20 @@ class _Origin:
         code = compile(module, filename, "exec").replace(co_name="<template>")
         try:
             exec(code, {"_tt_marker": _FrameMarker, "__name__": template.name})
-        except _FrameMarker:
-            tb = sys.exc_info()[2]
-            return tb.tb_next if tb is not None else None
+        except _FrameMarker as marker:
+            # Skip this function's own entry; the next one is the exec'd
+            # frame. (No local keeps the head: that would be a cycle.)
+            return marker.__traceback__.tb_next if marker.__traceback__ else None
         return None
 
+
+_HELPER_CODES = frozenset(
+    {
+        Template._rewrite_traceback.__code__,
+        Template._add_template_frames.__code__,
+        _Origin.frame.__code__,
+    }
+)
 
 # --------------------------------------------------------------------------
 # Loaders
@@ -639,8 +651,8 @@ class _Expression(_Node):
         self.raw = raw
 
     def generate(self, writer: _Writer) -> None:
-        # The value goes through _tt_tmp so that an expression like `a, b`
-        # means a tuple, as in an assignment.
+        # Plain expressions go straight into the call; others through
+        # `_tt_tmp = ...`, where `a, b` means a tuple as in Tornado.
         value = self.expression
         if not _is_plain_expression(value):
             writer.write(f"_tt_tmp = {value}", self.line)

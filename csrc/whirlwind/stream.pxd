@@ -86,6 +86,8 @@ cdef class _Stream(IOSink):
     cdef int _write_done_waiters(self) except -1
     cdef int _io_error(self, int err, str what) except -1
     cdef int _consume(self, Py_ssize_t n) except -1
+    cdef Py_ssize_t _read_limit(self)
+    cdef int _maybe_resume(self) except -1
     cdef int _clear_read(self) except -1
     cdef int _advance_write(self, Py_ssize_t n) except -1
     cdef int _fail_waiters(self) except -1

@@ -9,11 +9,13 @@
 # Consuming only moves _start; when everything is consumed both cursors go
 # back to 0 for free.  Before a read we make room for read_chunk_size bytes:
 # compact (memmove) only when the consumed prefix exceeds half the capacity,
-# otherwise grow by doubling.  The buffer never holds much more than
-# max_buffer_size: when it is full and no pending read can drain it, read
-# interest is dropped so the kernel pushes back on the sender; when a read
-# is pending that a full buffer cannot satisfy, the stream closes with
-# StreamBufferFullError (Tornado's behaviour).
+# otherwise grow by doubling.  Read interest stays armed while the stream
+# is open, but with no read pending only max(4 chunks, 256 KiB) (capped at
+# max_buffer_size) is buffered: past that read interest is dropped and the
+# kernel pushes back on the sender, until a read consumes or asks for more.
+# A pending read may fill the buffer to max_buffer_size; if a full buffer
+# still cannot satisfy it, the stream closes with StreamBufferFullError
+# (Tornado's behaviour).
 #
 # Reads.  At most one read is pending (_rkind).  New data, or a new read
 # request, runs _process_read(): delimiter reads resume the C scan at their
@@ -45,7 +47,7 @@
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_READ, PyBUF_WRITE
 from cpython.memoryview cimport PyMemoryView_FromMemory, PyMemoryView_GET_BUFFER
-from libc.errno cimport errno, ECONNRESET, ECONNABORTED, EPIPE, ETIMEDOUT
+from libc.errno cimport errno, ECONNRESET, ECONNABORTED, EPIPE, ETIMEDOUT, EBADF, EINVAL
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memmove
 
@@ -132,7 +134,12 @@ cdef class _Stream(IOSink):
         self._is_socket = is_socket
         self._hooked = hooked
         self._loop = loop
-        self._create_future = loop.create_future
+        if type(loop).create_future is _base_create_future:
+            # asyncio's own create_future is Future(loop=loop): call the C
+            # Future type directly and skip one Python-level frame per read.
+            self._create_future = _partial(_Future, loop=loop)
+        else:
+            self._create_future = loop.create_future
         self._call_soon = loop.call_soon
         self._sink = loop if isinstance(loop, _LoopCore) else None
         # libuv stops a poll handle on POLLERR (uv__poll_io), so on uvloop a
@@ -375,7 +382,7 @@ cdef class _Stream(IOSink):
                 self._process_read()
                 if self._closed:
                     return 0
-            if self._end - self._start >= self.max_buffer_size:
+            if self._end - self._start >= self._read_limit():
                 if self._rkind != K_NONE:
                     self._buffer_full(True)
                     return 0
@@ -396,6 +403,11 @@ cdef class _Stream(IOSink):
         self.close(exc_info=exc)
 
     cdef int _io_error(self, int err, str what) except -1:
+        if not self._is_socket and (err == EBADF or err == EINVAL) and what == "Read":
+            # The write end of a pipe, watched so the close callback runs
+            # when the reader goes away: that is a close, not an error.
+            self.close()
+            return 0
         exc = OSError(err, _os.strerror(err))
         self._hook_error(exc, what)
         return 0
@@ -520,7 +532,24 @@ cdef class _Stream(IOSink):
                 free(self._buf)       # a closed, drained stream keeps no buffer
                 self._buf = NULL
                 self._cap = 0
-        if self._paused and self._end - self._start < self.max_buffer_size:
+        if self._paused:
+            self._maybe_resume()
+        return 0
+
+    cdef inline Py_ssize_t _read_limit(self):
+        # With a read pending the buffer may fill to max_buffer_size; with
+        # none, buffering stops at a few chunks so an idle or slow consumer
+        # holds little memory and the sender is pushed back early.
+        cdef Py_ssize_t idle
+        if self._rkind != K_NONE:
+            return self.max_buffer_size
+        idle = 4 * self.read_chunk_size
+        if idle < 262144:
+            idle = 262144
+        return idle if idle < self.max_buffer_size else self.max_buffer_size
+
+    cdef int _maybe_resume(self) except -1:
+        if self._paused and self._end - self._start < self._read_limit():
             self._paused = False
             self._arm_read()
             if self._hooked:
@@ -596,6 +625,7 @@ cdef class _Stream(IOSink):
         if self._end - self._start >= self.max_buffer_size:
             self._buffer_full()
             return 0
+        self._maybe_resume()
         self._arm_read()
         return 0
 
@@ -684,6 +714,7 @@ cdef class _Stream(IOSink):
             if self._end - self._start >= self.max_buffer_size:
                 self._buffer_full()
             else:
+                self._maybe_resume()
                 self._arm_read()
         return fut
 
@@ -737,8 +768,6 @@ cdef class _Stream(IOSink):
             self._wwaiters.append((self._wtotal, callback))
         if self._closed:
             self._fail_waiters()
-        elif self._mode == MODE_STREAM:
-            self._arm_read()
         return fut
 
     cdef int _do_write(self) except -1:
@@ -899,7 +928,11 @@ cdef class _Stream(IOSink):
 
 cdef tuple _asyncio_future_types
 import asyncio as _asyncio
+import functools as _functools
 _asyncio_future_types = (_asyncio.Future,)
+cdef object _Future = _asyncio.Future
+cdef object _partial = _functools.partial
+cdef object _base_create_future = _asyncio.BaseEventLoop.create_future
 
 cdef dict _regex_cache = {}
 

@@ -1,0 +1,487 @@
+"""Templates, UI modules, locale and user identity for `whirlwind.web`.
+
+Contents:
+
+* `_RenderMixin`: `RequestHandler`'s ``render``/``render_string`` family, the
+  template namespace and loaders, ``locale``, ``current_user``, ``static_url``
+  and the ``ui`` namespace (mixed into `RequestHandler`).
+* `UIModule`, `TemplateModule` and the built-in ``linkify`` and
+  ``xsrf_form_html`` modules.
+
+Template loaders are cached per template directory for the whole process
+(``RequestHandler._template_loaders``), so a template is parsed and compiled
+once; ``compiled_template_cache=False`` (or ``debug``) resets them per request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+from whirlwind import escape, template
+from whirlwind import locale as _locale
+from whirlwind.escape import to_unicode as _unicode
+from whirlwind.escape import utf8
+from whirlwind.util import ObjectDict
+
+if TYPE_CHECKING:
+    from whirlwind import httputil
+    from whirlwind._web_handler import RequestHandler
+
+__all__ = ["UIModule", "TemplateModule"]
+
+
+def is_absolute(path: str) -> bool:
+    """Whether a static resource path is already a URL (absolute or rooted)."""
+    return path.startswith(("/", "http:", "https:"))
+
+
+class _RenderMixin:
+    """The template, UI, locale and identity methods of `RequestHandler`."""
+
+    # Process-wide: one loader per template directory (see module docstring).
+    _template_loaders: dict[str, template.BaseLoader] = {}
+    _template_loader_lock = threading.Lock()
+
+    if TYPE_CHECKING:
+        request: httputil.HTTPServerRequest
+        application: Any
+        _finished: bool
+
+        @property
+        def settings(self) -> dict[str, Any]: ...
+
+        def finish(self, chunk: Any = None) -> Any: ...
+        def require_setting(self, name: str, feature: str = ...) -> None: ...
+        def reverse_url(self, name: str, *args: Any) -> str: ...
+        def xsrf_form_html(self) -> str: ...
+
+    # -- ui namespace -----------------------------------------------------------
+
+    @property
+    def ui(self) -> ObjectDict:
+        """UI methods and modules for templates, built on first use."""
+        ui = self.__dict__.get("_ui")
+        if ui is None:
+            app = self.application
+            ui = ObjectDict(
+                (name, self._ui_method(fn)) for name, fn in app.ui_methods.items()
+            )
+            ui["_tt_modules"] = ui["modules"] = _UIModuleNamespace(
+                cast("RequestHandler", self), app.ui_modules
+            )
+            self.__dict__["_ui"] = ui
+        return ui
+
+    @ui.setter
+    def ui(self, value: ObjectDict | None) -> None:
+        self.__dict__["_ui"] = value
+
+    def _ui_module(self, name: str, module: type[UIModule]) -> Callable[..., str]:
+        def render(*args: Any, **kwargs: Any) -> str:
+            active: dict[str, UIModule] | None = self.__dict__.get("_active_modules")
+            if active is None:
+                active = {}
+                self.__dict__["_active_modules"] = active
+            if name not in active:
+                active[name] = module(self)  # type: ignore[arg-type]
+            return _unicode(active[name].render(*args, **kwargs))
+
+        return render
+
+    def _ui_method(self, method: Callable[..., str]) -> Callable[..., str]:
+        return lambda *args, **kwargs: method(self, *args, **kwargs)
+
+    # -- rendering --------------------------------------------------------------
+
+    def render(self, template_name: str, **kwargs: Any) -> Any:
+        """Renders the template and finishes the response with it.
+
+        JavaScript and CSS that UI modules asked for are inserted before
+        ``</body>`` and ``</head>``. Returns the Future of `finish`.
+        """
+        if self._finished:
+            raise RuntimeError("Cannot render() after finish()")
+        html = self.render_string(template_name, **kwargs)
+        js_embed: list[bytes] = []
+        js_files: list[str] = []
+        css_embed: list[bytes] = []
+        css_files: list[str] = []
+        heads: list[bytes] = []
+        bodies: list[bytes] = []
+        for module in (self.__dict__.get("_active_modules") or {}).values():
+            part = module.embedded_javascript()
+            if part:
+                js_embed.append(utf8(part))
+            files = module.javascript_files()
+            if files:
+                _extend_files(js_files, files)
+            part = module.embedded_css()
+            if part:
+                css_embed.append(utf8(part))
+            files = module.css_files()
+            if files:
+                _extend_files(css_files, files)
+            part = module.html_head()
+            if part:
+                heads.append(utf8(part))
+            part = module.html_body()
+            if part:
+                bodies.append(utf8(part))
+        if js_files:
+            html = _insert_before(
+                html, b"</body>", utf8(self.render_linked_js(js_files)), last=True
+            )
+        if js_embed:
+            html = _insert_before(
+                html, b"</body>", self.render_embed_js(js_embed), last=True
+            )
+        if css_files:
+            html = _insert_before(
+                html, b"</head>", utf8(self.render_linked_css(css_files))
+            )
+        if css_embed:
+            html = _insert_before(html, b"</head>", self.render_embed_css(css_embed))
+        if heads:
+            html = _insert_before(html, b"</head>", b"".join(heads))
+        if bodies:
+            html = _insert_before(html, b"</body>", b"".join(bodies))
+        return self.finish(html)
+
+    def _static_paths(self, files: Iterable[str]) -> list[str]:
+        seen: set[str] = set()
+        out: list[str] = []
+        for path in files:
+            if not is_absolute(path):
+                path = self.static_url(path)
+            if path not in seen:
+                seen.add(path)
+                out.append(path)
+        return out
+
+    def render_linked_js(self, js_files: Iterable[str]) -> str:
+        """``<script src=...>`` tags for ``js_files`` (deduplicated, in order)."""
+        return "".join(
+            '<script src="'
+            + escape.xhtml_escape(p)
+            + '" type="text/javascript"></script>'
+            for p in self._static_paths(js_files)
+        )
+
+    def render_embed_js(self, js_embed: Iterable[bytes]) -> bytes:
+        """One ``<script>`` block holding the modules' embedded JavaScript."""
+        return (
+            b'<script type="text/javascript">\n//<![CDATA[\n'
+            + b"\n".join(js_embed)
+            + b"\n//]]>\n</script>"
+        )
+
+    def render_linked_css(self, css_files: Iterable[str]) -> str:
+        """``<link rel="stylesheet">`` tags for ``css_files`` (deduplicated)."""
+        return "".join(
+            '<link href="'
+            + escape.xhtml_escape(p)
+            + '" type="text/css" rel="stylesheet"/>'
+            for p in self._static_paths(css_files)
+        )
+
+    def render_embed_css(self, css_embed: Iterable[bytes]) -> bytes:
+        """One ``<style>`` block holding the modules' embedded CSS."""
+        return b'<style type="text/css">\n' + b"\n".join(css_embed) + b"\n</style>"
+
+    def render_string(self, template_name: str, **kwargs: Any) -> bytes:
+        """Renders a template to bytes with `get_template_namespace` plus ``kwargs``.
+
+        Templates are looked up in `get_template_path`, or else next to the
+        file of the code that called this method.
+        """
+        path = self.get_template_path()
+        if not path:
+            frame = sys._getframe(0)
+            here = frame.f_code.co_filename
+            while frame.f_code.co_filename == here and frame.f_back is not None:
+                frame = frame.f_back
+            path = os.path.dirname(frame.f_code.co_filename)
+        loaders = _RenderMixin._template_loaders
+        loader = loaders.get(path)
+        if loader is None:
+            with _RenderMixin._template_loader_lock:
+                loader = loaders.get(path)
+                if loader is None:
+                    loader = loaders[path] = self.create_template_loader(path)
+        tmpl = loader.load(template_name)
+        namespace = self.get_template_namespace()
+        namespace.update(kwargs)
+        return tmpl.generate(**namespace)
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        """The names every template sees: ``handler``, ``request``,
+        ``current_user``, ``locale``, ``_``, ``pgettext``, ``static_url``,
+        ``xsrf_form_html``, ``reverse_url`` and the UI methods and modules."""
+        loc = self.locale
+        namespace = {
+            "handler": self,
+            "request": self.request,
+            "current_user": self.current_user,
+            "locale": loc,
+            "_": loc.translate,
+            "pgettext": loc.pgettext,
+            "static_url": self.static_url,
+            "xsrf_form_html": self.xsrf_form_html,
+            "reverse_url": self.reverse_url,
+        }
+        namespace.update(self.ui)
+        return namespace
+
+    def create_template_loader(self, template_path: str) -> template.BaseLoader:
+        """Returns the loader for ``template_path``: the ``template_loader``
+        setting if given, else a `template.Loader` honouring ``autoescape``
+        and ``template_whitespace``."""
+        settings = self.application.settings
+        if "template_loader" in settings:
+            return settings["template_loader"]  # type: ignore[no-any-return]
+        kwargs: dict[str, Any] = {}
+        if "autoescape" in settings:
+            kwargs["autoescape"] = settings["autoescape"]
+        if "template_whitespace" in settings:
+            kwargs["whitespace"] = settings["template_whitespace"]
+        return template.Loader(template_path, **kwargs)
+
+    def get_template_path(self) -> str | None:
+        """The template directory (the ``template_path`` setting by default)."""
+        return self.application.settings.get("template_path")  # type: ignore[no-any-return]
+
+    # -- locale and identity ----------------------------------------------------
+
+    @property
+    def locale(self) -> _locale.Locale:
+        """The user's locale: `get_user_locale`, else `get_browser_locale`."""
+        loc = self.__dict__.get("_locale")
+        if loc is None:
+            loc = self.get_user_locale()
+            if loc is None:
+                loc = self.get_browser_locale()
+            self._locale = loc
+        return loc
+
+    @locale.setter
+    def locale(self, value: _locale.Locale) -> None:
+        self._locale = value
+
+    def get_user_locale(self) -> _locale.Locale | None:
+        """Override to pick the locale from the user (e.g. a profile setting)."""
+        return None
+
+    def get_browser_locale(self, default: str = "en_US") -> _locale.Locale:
+        """The best supported locale from ``Accept-Language`` (q-values honoured)."""
+        header = self.request.headers.get("Accept-Language")
+        if header:
+            scored: list[tuple[str, float]] = []
+            for item in header.split(","):
+                parts = item.strip().split(";")
+                score = 1.0
+                if len(parts) > 1 and parts[1].strip().startswith("q="):
+                    try:
+                        score = float(parts[1].strip()[2:])
+                    except ValueError:
+                        score = 0.0
+                    if score < 0:
+                        score = 0.0
+                if score > 0:
+                    scored.append((parts[0], score))
+            if scored:
+                scored.sort(key=lambda pair: pair[1], reverse=True)
+                return _locale.get(*(code for code, _ in scored))
+        return _locale.get(default)
+
+    @property
+    def current_user(self) -> Any:
+        """The authenticated user: `get_current_user` called once, then cached.
+
+        May be assigned (e.g. in an async ``prepare``)."""
+        d = self.__dict__
+        if "_current_user" not in d:
+            d["_current_user"] = self.get_current_user()
+        return d["_current_user"]
+
+    @current_user.setter
+    def current_user(self, value: Any) -> None:
+        self.__dict__["_current_user"] = value
+
+    def get_current_user(self) -> Any:
+        """Override to find the user (e.g. from a signed cookie)."""
+        return None
+
+    def get_login_url(self) -> str:
+        """Where `authenticated` sends anonymous users (the ``login_url`` setting)."""
+        self.require_setting("login_url", "@whirlwind.web.authenticated")
+        return self.application.settings["login_url"]  # type: ignore[no-any-return]
+
+    def static_url(
+        self, path: str, include_host: bool | None = None, **kwargs: Any
+    ) -> str:
+        """The URL of a static file, with a ``?v=`` content version so it can
+        be cached forever. Needs the ``static_path`` setting.
+
+        :arg include_host: prefix ``scheme://host`` (default: the handler's
+            ``include_host`` attribute, else False).
+        """
+        self.require_setting("static_path", "static_url")
+        from whirlwind._web_static import StaticFileHandler
+
+        make = self.settings.get(
+            "static_handler_class", StaticFileHandler
+        ).make_static_url
+        if include_host is None:
+            include_host = getattr(self, "include_host", False)
+        base = self.request.protocol + "://" + self.request.host if include_host else ""
+        return base + make(self.settings, path, **kwargs)  # type: ignore[no-any-return]
+
+
+def _extend_files(out: list[str], files: Any) -> None:
+    if isinstance(files, (str, bytes)):
+        out.append(_unicode(files))
+    else:
+        out.extend(files)
+
+
+def _insert_before(
+    html: bytes, marker: bytes, piece: bytes, last: bool = False
+) -> bytes:
+    at = html.rindex(marker) if last else html.index(marker)
+    return html[:at] + piece + b"\n" + html[at:]
+
+
+class UIModule:
+    """A reusable piece of page, used in templates as ``{% module Name(...) %}``.
+
+    Subclasses implement `render` and may ask for JavaScript/CSS files or
+    snippets, which `RequestHandler.render` adds to the page once.
+    """
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self.handler = handler
+        self.request = handler.request
+        self.ui = handler.ui
+        self.locale = handler.locale
+
+    @property
+    def current_user(self) -> Any:
+        return self.handler.current_user
+
+    def render(self, *args: Any, **kwargs: Any) -> str | bytes:
+        """Returns this module's HTML."""
+        raise NotImplementedError()
+
+    def embedded_javascript(self) -> str | None:
+        """JavaScript to put at the end of the page."""
+        return None
+
+    def javascript_files(self) -> Iterable[str] | None:
+        """JavaScript files to link (paths relative to static_path, or URLs)."""
+        return None
+
+    def embedded_css(self) -> str | None:
+        """CSS to put in the page's head."""
+        return None
+
+    def css_files(self) -> Iterable[str] | None:
+        """CSS files to link (paths relative to static_path, or URLs)."""
+        return None
+
+    def html_head(self) -> str | None:
+        """HTML to put before ``</head>``."""
+        return None
+
+    def html_body(self) -> str | None:
+        """HTML to put before ``</body>``."""
+        return None
+
+    def render_string(self, path: str, **kwargs: Any) -> bytes:
+        """Renders a template through the handler."""
+        return self.handler.render_string(path, **kwargs)
+
+
+class _linkify(UIModule):
+    def render(self, text: str, **kwargs: Any) -> str:
+        return escape.linkify(text, **kwargs)
+
+
+class _xsrf_form_html(UIModule):
+    def render(self) -> str:
+        return self.handler.xsrf_form_html()
+
+
+class TemplateModule(UIModule):
+    """``{% module Template("path", **kw) %}``: renders another template in its
+    own namespace. That template may call ``set_resources(javascript_files=...,
+    embedded_css=..., ...)`` to ask for page resources like a UIModule does.
+    """
+
+    def __init__(self, handler: RequestHandler) -> None:
+        super().__init__(handler)
+        self._resource_list: list[dict[str, Any]] = []
+        self._resource_dict: dict[str, dict[str, Any]] = {}
+
+    def render(self, path: str, **kwargs: Any) -> bytes:
+        def set_resources(**resources: Any) -> str:
+            known = self._resource_dict.get(path)
+            if known is None:
+                self._resource_list.append(resources)
+                self._resource_dict[path] = resources
+            elif known != resources:
+                raise ValueError(
+                    "set_resources called with different resources for the same template"
+                )
+            return ""
+
+        return self.render_string(path, set_resources=set_resources, **kwargs)
+
+    def _get_resources(self, key: str) -> Iterable[Any]:
+        return (r[key] for r in self._resource_list if key in r)
+
+    def _files(self, key: str) -> list[str]:
+        out: list[str] = []
+        for f in self._get_resources(key):
+            _extend_files(out, f)
+        return out
+
+    def embedded_javascript(self) -> str:
+        return "\n".join(self._get_resources("embedded_javascript"))
+
+    def javascript_files(self) -> Iterable[str]:
+        return self._files("javascript_files")
+
+    def embedded_css(self) -> str:
+        return "\n".join(self._get_resources("embedded_css"))
+
+    def css_files(self) -> Iterable[str]:
+        return self._files("css_files")
+
+    def html_head(self) -> str:
+        return "".join(self._get_resources("html_head"))
+
+    def html_body(self) -> str:
+        return "".join(self._get_resources("html_body"))
+
+
+class _UIModuleNamespace:
+    """``ui.modules``: attribute or item access gives a module's render function."""
+
+    def __init__(
+        self, handler: RequestHandler, ui_modules: dict[str, type[UIModule]]
+    ) -> None:
+        self.handler = handler
+        self.ui_modules = ui_modules
+
+    def __getitem__(self, key: str) -> Callable[..., str]:
+        return self.handler._ui_module(key, self.ui_modules[key])
+
+    def __getattr__(self, key: str) -> Callable[..., str]:
+        try:
+            return self[key]
+        except KeyError as e:
+            raise AttributeError(str(e)) from e
