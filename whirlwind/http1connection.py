@@ -954,7 +954,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._chunking_output = (
                 req.method in ("POST", "PUT", "PATCH")
                 and "Content-Length" not in headers._d
-                and "Transfer-Encoding" not in headers._d
             )
             self._expected_content_remaining = None
         else:
@@ -990,7 +989,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._expected_content_remaining = None
         if self._chunking_output:
             headers["Transfer-Encoding"] = "chunked"
-        lines = [f"{n}: {v}" for n, v in headers.get_all()]
+        lines = [
+            f"{n}: {v}" if v.__class__ is str else f"{n}: {_header_text(v)}"
+            for n, v in headers.get_all()
+        ]
         if lines:
             block = "\r\n".join(lines)
             # Each separator adds exactly one CR and one LF; any other is
@@ -1116,6 +1118,13 @@ class _Resume:
 
 async def _resume(coro: Any, first: Any) -> Any:
     return await _Resume(coro, first)
+
+
+def _header_text(value: Any) -> str:
+    # Values given as bytes go out as the same bytes.
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin1")
+    return str(value)
 
 
 def _closed_future() -> asyncio.Future[None]:

@@ -38,6 +38,10 @@ from io import BytesIO
 from typing import Any, cast
 
 from whirlwind import httputil
+from whirlwind.concurrent import (
+    future_set_exception_unless_cancelled,
+    future_set_result_unless_cancelled,
+)
 from whirlwind.ioloop import IOLoop
 from whirlwind.util import Configurable
 
@@ -213,13 +217,11 @@ class AsyncHTTPClient(Configurable):
                     future.set_result(response)
                 self.io_loop.add_callback(callback, response)
                 return
-            if future.done():
-                return
             if response.error:
                 if raise_error or not response._error_is_response_code:
-                    future.set_exception(response.error)
+                    future_set_exception_unless_cancelled(future, response.error)
                     return
-            future.set_result(response)
+            future_set_result_unless_cancelled(future, response)
 
         self.fetch_impl(cast(HTTPRequest, proxy), handle_response)
         return future
@@ -361,17 +363,13 @@ class HTTPRequest:
 
     @property
     def headers(self) -> httputil.HTTPHeaders:
-        # The setter accepts dicts; the getter always hands out HTTPHeaders.
+        # Whatever was set (a dict stays a dict); fetch() turns it into
+        # HTTPHeaders on its own copy.
         return self._headers  # type: ignore[return-value]
 
     @headers.setter
     def headers(self, value: dict[str, str] | httputil.HTTPHeaders | None) -> None:
-        if value is None:
-            self._headers = httputil.HTTPHeaders()
-        elif isinstance(value, httputil.HTTPHeaders):
-            self._headers = value
-        else:
-            self._headers = httputil.HTTPHeaders(value)
+        self._headers = httputil.HTTPHeaders() if value is None else value
 
     @property
     def body(self) -> bytes:
