@@ -12,7 +12,7 @@ import sys
 import urllib.parse
 
 from demo.app import make_app
-from tests._web_support import Client, LogCapture, Response, serve
+from tests._web_support import Client, LogCapture, Response, no_unexpected_logs, serve  # noqa: F401
 from whirlwind.log import gen_log
 
 
