@@ -555,7 +555,22 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         rest = handler._execute(transforms, *self.path_args, **self.path_kwargs)
         if rest is None or inline:
             return rest
-        task = asyncio.ensure_future(rest)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # e.g. under a WSGI server: nothing could ever resume the handler.
+            # Close the unstarted remainder and the coroutine it would await.
+            frame = getattr(rest, "cr_frame", None)
+            pending = frame.f_locals.get("pending") if frame is not None else None
+            rest.close()  # type: ignore[attr-defined]
+            close = getattr(pending, "close", None)
+            if close is not None:
+                close()
+            raise RuntimeError(
+                f"{self.handler_class.__name__} did not finish synchronously "
+                "and no event loop is running"
+            ) from None
+        task: asyncio.Future[Any] = loop.create_task(rest)  # type: ignore[arg-type]
         _running.add(task)
         task.add_done_callback(_task_done)
         return None
