@@ -45,7 +45,7 @@ from whirlwind._web_decorators import _scheme_and_netloc
 from whirlwind._web_handler import HTTPError, RequestHandler
 from whirlwind._web_render import TemplateModule, UIModule, _linkify, _xsrf_form_html
 from whirlwind._web_static import StaticFileHandler
-from whirlwind.log import access_log, gen_log
+from whirlwind.log import access_log
 from whirlwind.routing import (
     AnyMatches,
     DefaultHostMatches,
@@ -292,14 +292,9 @@ class Application(ReversibleRouter):
             self, [Rule(AnyMatches(), self.wildcard_router)]
         )
         if settings.get("autoreload"):
-            try:
-                from whirlwind import autoreload
-            except ImportError:  # pragma: no cover - autoreload is optional
-                gen_log.warning(
-                    "autoreload requested but whirlwind.autoreload is missing"
-                )
-            else:
-                autoreload.start()
+            from whirlwind import autoreload
+
+            autoreload.start()
 
     def listen(
         self,
