@@ -28,7 +28,6 @@ from typing import Any
 import pytest
 
 from demo.app import make_app
-<<<<<<< HEAD
 from whirlwind.httpserver import HTTPServer
 from whirlwind.loop import new_event_loop
 from whirlwind.testing import bind_unused_port
@@ -58,10 +57,6 @@ def _expired(morsel: http.cookies.Morsel[str]) -> bool:
             datetime.datetime.now(datetime.timezone.utc)
         )
     return False
-=======
-from tests._web_support import Client, LogCapture, Response, no_unexpected_logs, serve  # noqa: F401
-from whirlwind.log import gen_log
->>>>>>> web
 
 
 class Browser:
