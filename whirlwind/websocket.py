@@ -1,0 +1,1258 @@
+"""WebSockets (RFC 6455): a server handler and a client, with permessage-deflate.
+
+Contents:
+
+* `WebSocketHandler`: a `.RequestHandler` that upgrades the request.
+* `websocket_connect` and `WebSocketClientConnection`: the client.
+* `WebSocketProtocol`, `WebSocketProtocol13`: the framing state machine.
+* `WebSocketError`, `WebSocketClosedError`.
+
+Theory of operation:
+
+* Handshake.  The server handler checks the method, ``Upgrade``,
+  ``Connection``, the origin (same-origin unless `check_origin` says
+  otherwise), the version (426 when not 13) and the key, takes the stream
+  from the HTTP layer (``detach``) and writes ``101`` itself.  The client
+  reuses the plain HTTP client's connection class and detaches the stream
+  when a valid ``101`` arrives.
+* Receiving.  One coroutine per connection (`WebSocketProtocol13._receive_loop`)
+  reads a frame head (2 bytes, then the extended length and mask in one
+  read), then the payload, with stream reads that complete at once when
+  the bytes are already buffered.  Before a payload is read its size is
+  checked against ``max_message_size`` (so a peer cannot make us buffer a
+  huge frame), fragments are collected in a list and joined once, masking
+  is an XOR of two big integers (no per-byte loop), and a compressed
+  message is inflated with an output bound.  `on_message` runs inline; if
+  it returns an awaitable, the loop awaits it, so a slow consumer stops
+  reading and TCP pushes back on the peer.
+* Violations fail the connection with a close frame and then a TCP close:
+  1002 for protocol errors (bad masking, reserved bits, fragmented or long
+  control frames, stray continuations, unknown opcodes), 1007 for invalid
+  UTF-8 in text or a close reason, 1009 for a message over the limit
+  (before or after inflation).
+* Closing.  ``_close_sent``/``_close_received`` track the two halves of the
+  closing handshake; once both are done the stream closes; if the peer
+  never answers our close frame, the stream is aborted after 5 s.  The
+  delegate's ``on_ws_connection_close`` runs exactly once, when the
+  receive loop ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import hashlib
+import logging
+import os
+import struct
+import sys
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from whirlwind import httpclient, httputil, simple_httpclient
+from whirlwind._web_handler import RequestHandler
+from whirlwind.escape import json_encode, utf8
+from whirlwind.iostream import IOStream, StreamClosedError
+from whirlwind.netutil import Resolver
+from whirlwind.tcpclient import TCPClient
+from whirlwind.util import _websocket_mask
+
+__all__ = [
+    "WebSocketHandler",
+    "WebSocketProtocol",
+    "WebSocketProtocol13",
+    "WebSocketClientConnection",
+    "websocket_connect",
+    "WebSocketError",
+    "WebSocketClosedError",
+]
+
+app_log = logging.getLogger("whirlwind.application")
+gen_log = logging.getLogger("whirlwind.general")
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
+_CLOSE_WAIT = 5.0  # seconds to wait for the peer's close frame
+
+# Frame bits and opcodes (RFC 6455 section 5.2).
+_FIN = 0x80
+_RSV1 = 0x40
+_RSV_MASK = 0x70
+_OPCODE_MASK = 0x0F
+_OP_CONT = 0x0
+_OP_TEXT = 0x1
+_OP_BINARY = 0x2
+_OP_CLOSE = 0x8
+_OP_PING = 0x9
+_OP_PONG = 0xA
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
+
+_pack_16 = struct.Struct("!BBH").pack
+_pack_64 = struct.Struct("!BBQ").pack
+
+
+class WebSocketError(Exception):
+    """A websocket protocol or handshake error."""
+
+
+class WebSocketClosedError(WebSocketError):
+    """Raised when using a websocket that is closed."""
+
+
+class _DecompressTooLargeError(Exception):
+    pass
+
+
+class _ProtocolViolation(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class _WebSocketParams:
+    __slots__ = (
+        "ping_interval",
+        "ping_timeout",
+        "max_message_size",
+        "compression_options",
+    )
+
+    def __init__(
+        self,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        max_message_size: int = _DEFAULT_MAX_MESSAGE_SIZE,
+        compression_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.max_message_size = max_message_size
+        self.compression_options = compression_options
+
+
+def _accept_value(key: str | bytes) -> str:
+    digest = hashlib.sha1(utf8(key) + _GUID).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _header_tokens(value: str) -> list[str]:
+    return [t.strip().lower() for t in value.split(",")]
+
+
+def _parse_extensions(value: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for item in value.split(","):
+        if item.strip():
+            out.append(httputil._parse_header(item))
+    return out
+
+
+class WebSocketHandler(RequestHandler):
+    """A request handler that speaks the websocket protocol.
+
+    Override `open`, `on_message` and `on_close`; send with
+    `write_message`; end with `close`.  `on_message` may be a coroutine: the
+    next message is not read until it finishes.  Cross-origin connections
+    are refused unless `check_origin` allows them.
+
+    Application settings: ``websocket_ping_interval``,
+    ``websocket_ping_timeout``, ``websocket_max_message_size`` (10 MiB).
+    """
+
+    def __init__(
+        self,
+        application: Any,
+        request: httputil.HTTPServerRequest,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(application, request, **kwargs)
+        self.ws_connection: WebSocketProtocol13 | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._on_close_called = False
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        self.open_args = args
+        self.open_kwargs = kwargs
+        headers = self.request.headers
+        if headers.get("Upgrade", "").lower() != "websocket":
+            self._refuse(400, 'Can "Upgrade" only to "WebSocket".')
+            return
+        if "upgrade" not in _header_tokens(headers.get("Connection", "")):
+            self._refuse(400, '"Connection" must be "Upgrade".')
+            return
+        # Browsers do not apply the same-origin policy to websockets, so
+        # the origin check is always on here (after prepare(), which may
+        # authenticate).
+        error = self._check_cross_origin(self.check_origin)
+        if error is not None:
+            self._refuse(403, "Cross origin websockets not allowed")
+            gen_log.debug("origin refused: %s", error)
+            return
+        protocol = self.get_websocket_protocol()
+        if protocol is None:
+            self.set_status(426, "Upgrade Required")
+            self.set_header("Sec-WebSocket-Version", "13")
+            return
+        self.ws_connection = protocol
+        await protocol.accept_connection(self)
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.finish(message)
+        gen_log.debug(message)
+
+    @property
+    def ping_interval(self) -> float | None:
+        """Seconds between pings (``websocket_ping_interval``); None: off."""
+        return self.settings.get("websocket_ping_interval", None)
+
+    @property
+    def ping_timeout(self) -> float | None:
+        """Seconds to wait for a pong (``websocket_ping_timeout``)."""
+        return self.settings.get("websocket_ping_timeout", None)
+
+    @property
+    def max_message_size(self) -> int:
+        """Largest message accepted (``websocket_max_message_size``)."""
+        return self.settings.get(  # type: ignore[no-any-return]
+            "websocket_max_message_size", _DEFAULT_MAX_MESSAGE_SIZE
+        )
+
+    def write_message(
+        self, message: str | bytes | dict[str, Any], binary: bool = False
+    ) -> asyncio.Future[None]:
+        """Send a message: text for `str`, JSON for a dict, binary for
+        bytes with ``binary=True``.  Returns a Future resolved once the
+        frame was handed to the kernel (await it for flow control).
+
+        Raises `WebSocketClosedError` if the connection is closed.
+        """
+        conn = self.ws_connection
+        if conn is None or conn.is_closing():
+            raise WebSocketClosedError()
+        return conn.write_message(message, binary=binary)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        """Pick one of the client's subprotocols (default: none)."""
+        return None
+
+    @property
+    def selected_subprotocol(self) -> str | None:
+        """The subprotocol chosen by `select_subprotocol`."""
+        assert self.ws_connection is not None
+        return self.ws_connection.selected_subprotocol
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        """Return a dict to allow permessage-deflate (keys
+        ``compression_level`` and ``mem_level``), None to refuse it."""
+        return None
+
+    def open(self, *args: str, **kwargs: str) -> Awaitable[None] | None:
+        """Called when the connection opens, with the route's groups."""
+        return None
+
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        """Called with each message; must be overridden."""
+        raise NotImplementedError
+
+    def ping(self, data: str | bytes = b"") -> None:
+        """Send a ping (at most 125 bytes of data)."""
+        data = utf8(data)
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            raise WebSocketClosedError()
+        self.ws_connection.write_ping(data)
+
+    def on_pong(self, data: bytes) -> None:
+        """Called when a pong arrives."""
+
+    def on_ping(self, data: bytes) -> None:
+        """Called when a ping arrives (the pong is sent already)."""
+
+    def on_close(self) -> None:
+        """Called once when the connection is closed; see `close_code`."""
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Start the closing handshake (``code`` e.g. 1000, ``reason`` text)."""
+        if self.ws_connection is not None:
+            self.ws_connection.close(code, reason)
+            self.ws_connection = None
+
+    def check_origin(self, origin: str) -> bool:
+        """Whether a cross-origin connection from ``origin`` may proceed.
+
+        Same-origin connections (Origin's host equals Host) are always
+        accepted; by default, others are accepted only when listed in the
+        ``trusted_origins`` setting.  Override to allow more.
+        """
+        return self.check_trusted_origin(origin)
+
+    def set_nodelay(self, value: bool) -> None:
+        """Turn Nagle's algorithm off (True) for small latency-critical messages."""
+        assert self.ws_connection is not None
+        self.ws_connection.set_nodelay(value)
+
+    def on_connection_close(self) -> None:
+        if self.ws_connection is not None:
+            self.ws_connection.on_connection_close()
+            self.ws_connection = None
+        if not self._on_close_called:
+            self._on_close_called = True
+            self.on_close()
+            self._break_cycles()
+
+    def on_ws_connection_close(
+        self, close_code: int | None = None, close_reason: str | None = None
+    ) -> None:
+        self.close_code = close_code
+        self.close_reason = close_reason
+        self.on_connection_close()
+
+    def get_websocket_protocol(self) -> WebSocketProtocol13 | None:
+        """The protocol object for this request's version, None if unsupported."""
+        version = self.request.headers.get("Sec-WebSocket-Version")
+        if version in ("7", "8", "13"):
+            params = _WebSocketParams(
+                ping_interval=self.ping_interval,
+                ping_timeout=self.ping_timeout,
+                max_message_size=self.max_message_size,
+                compression_options=self.get_compression_options(),
+            )
+            return WebSocketProtocol13(self, False, params)
+        return None
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        if self._finished:
+            # After the upgrade there is no HTTP response left to send.
+            if self.ws_connection is not None:
+                self.ws_connection._abort()
+            return
+        super().send_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        super().log_exception(typ, value, tb)
+
+
+class _PerMessageDeflateCompressor:
+    """Compresses messages for permessage-deflate (RFC 7692)."""
+
+    def __init__(
+        self,
+        persistent: bool,
+        max_wbits: int | None,
+        compression_options: dict[str, Any] | None = None,
+    ) -> None:
+        if max_wbits is None:
+            max_wbits = zlib.MAX_WBITS
+        if not 8 <= max_wbits <= zlib.MAX_WBITS:
+            raise ValueError(f"Invalid max_wbits value {max_wbits!r}")
+        # zlib cannot produce a raw stream with an 8-bit window; 9 is the
+        # smallest it accepts.
+        self._wbits = max(9, max_wbits)
+        opts = compression_options or {}
+        self._level = opts.get("compression_level", zlib.Z_DEFAULT_COMPRESSION)
+        self._mem_level = opts.get("mem_level", 8)
+        self._compressor = self._create() if persistent else None
+
+    def _create(self) -> Any:
+        return zlib.compressobj(
+            self._level, zlib.DEFLATED, -self._wbits, self._mem_level
+        )
+
+    def compress(self, data: bytes) -> bytes:
+        c = self._compressor or self._create()
+        out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(_DEFLATE_TAIL)
+        return out[:-4]
+
+
+class _PerMessageDeflateDecompressor:
+    """Inflates messages, refusing any that grow past ``max_message_size``."""
+
+    def __init__(
+        self,
+        persistent: bool,
+        max_wbits: int | None,
+        max_message_size: int,
+        compression_options: dict[str, Any] | None = None,
+    ) -> None:
+        if max_wbits is None:
+            max_wbits = zlib.MAX_WBITS
+        if not 8 <= max_wbits <= zlib.MAX_WBITS:
+            raise ValueError(f"Invalid max_wbits value {max_wbits!r}")
+        self._max_message_size = max_message_size
+        self._decompressor = self._create() if persistent else None
+
+    def _create(self) -> Any:
+        # A 15-bit window inflates streams made with any smaller window.
+        return zlib.decompressobj(-zlib.MAX_WBITS)
+
+    def decompress(self, data: bytes) -> bytes:
+        d = self._decompressor or self._create()
+        try:
+            out: bytes = d.decompress(data + _DEFLATE_TAIL, self._max_message_size)
+        except zlib.error as e:
+            raise WebSocketError(f"bad compressed data: {e}") from None
+        if d.unconsumed_tail:
+            raise _DecompressTooLargeError()
+        return out
+
+
+class WebSocketProtocol:
+    """Base class of the websocket protocol implementations."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.stream: IOStream | None = None
+        self.client_terminated = False
+        self.server_terminated = False
+
+
+class WebSocketProtocol13(WebSocketProtocol):
+    """RFC 6455 framing, for the server (``mask_outgoing=False``) and the
+    client (``mask_outgoing=True``)."""
+
+    def __init__(
+        self, handler: Any, mask_outgoing: bool, params: _WebSocketParams
+    ) -> None:
+        super().__init__(handler)
+        self.mask_outgoing = mask_outgoing
+        self.params = params
+        self._selected_subprotocol: str | None = None
+        self._compressor: _PerMessageDeflateCompressor | None = None
+        self._decompressor: _PerMessageDeflateDecompressor | None = None
+        self._fragments: list[bytes] = []
+        self._fragments_size = 0
+        self._fragment_opcode = 0
+        self._fragment_compressed = False
+        self._close_sent = False
+        self._close_received = False
+        self._aborted = False
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.last_ping = 0.0
+        self.last_pong = 0.0
+        self._message_bytes_in = 0
+        self._message_bytes_out = 0
+        self._wire_bytes_in = 0
+        self._wire_bytes_out = 0
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def selected_subprotocol(self) -> str | None:
+        return self._selected_subprotocol
+
+    @selected_subprotocol.setter
+    def selected_subprotocol(self, value: str | None) -> None:
+        self._selected_subprotocol = value
+
+    def is_closing(self) -> bool:
+        """True once the stream closed or either side sent a close frame."""
+        return (
+            self.stream is None
+            or self.stream.closed()
+            or self._close_sent
+            or self._close_received
+        )
+
+    def set_nodelay(self, value: bool) -> None:
+        assert self.stream is not None
+        self.stream.set_nodelay(value)
+
+    @staticmethod
+    def compute_accept_value(key: str | bytes) -> str:
+        """The ``Sec-WebSocket-Accept`` value answering ``key``."""
+        return _accept_value(key)
+
+    # -- server handshake ----------------------------------------------------
+
+    async def accept_connection(self, handler: WebSocketHandler) -> None:
+        """Validate the request, write ``101``, run ``open`` and the loop."""
+        headers = handler.request.headers
+        key = headers.get("Sec-WebSocket-Key", "")
+        try:
+            raw_key = base64.b64decode(key, validate=True)
+        except ValueError:
+            raw_key = b""
+        if len(raw_key) != 16 or "Host" not in headers:
+            handler.set_status(400)
+            handler.finish("Missing/Invalid WebSocket headers")
+            gen_log.debug("Missing/Invalid WebSocket headers")
+            return
+        out = handler._headers
+        for name in ("Content-Type", "Content-Length", "Etag", "Transfer-Encoding"):
+            out.pop(name, None)
+        proto_header = headers.get("Sec-WebSocket-Protocol")
+        if proto_header:
+            offered = [p.strip() for p in proto_header.split(",") if p.strip()]
+            chosen = handler.select_subprotocol(offered)
+            if chosen:
+                if chosen not in offered:
+                    raise ValueError(f"subprotocol {chosen!r} was not offered")
+                self._selected_subprotocol = chosen
+                out["Sec-WebSocket-Protocol"] = chosen
+        ext_header = headers.get("Sec-WebSocket-Extensions")
+        if ext_header and self.params.compression_options is not None:
+            for name, ext_params in _parse_extensions(ext_header):
+                if name == "permessage-deflate":
+                    try:
+                        self._setup_compression("server", ext_params)
+                    except ValueError:
+                        continue
+                    if ext_params.get("client_max_window_bits", 1) is None:
+                        # A bare offer means "you may limit me"; we don't.
+                        del ext_params["client_max_window_bits"]
+                    out["Sec-WebSocket-Extensions"] = httputil._encode_header(
+                        "permessage-deflate", ext_params
+                    )
+                    break
+        out["Upgrade"] = "websocket"
+        out["Connection"] = "Upgrade"
+        out["Sec-WebSocket-Accept"] = _accept_value(key)
+        lines = [b"HTTP/1.1 101 Switching Protocols"]
+        for name, value in out.get_all():
+            lines.append(f"{name}: {value}".encode("latin1"))
+        lines.append(b"\r\n")
+        handler.set_status(101)
+        stream = handler.detach()
+        self.stream = stream
+        stream.set_close_callback(self.on_connection_close)
+        try:
+            stream.write(b"\r\n".join(lines))
+        except StreamClosedError:
+            self._abort()
+            return
+        handler._log()
+        self.start_pinging()
+        try:
+            result = handler.open(*handler.open_args, **handler.open_kwargs)
+            if result is not None:
+                await result
+        except Exception:
+            handler.log_exception(*sys.exc_info())
+            self._abort()
+            handler.on_ws_connection_close(self.close_code, self.close_reason)
+            return
+        await self._receive_loop()
+
+    def _setup_compression(self, side: str, params: dict[str, Any]) -> None:
+        """Create the (de)compressor from negotiated extension ``params``.
+
+        ``side`` is who we are; our compressor uses our side's parameters and
+        the decompressor the peer's.  Raises ValueError on unknown ones.
+        """
+        allowed = {
+            "server_no_context_takeover",
+            "client_no_context_takeover",
+            "server_max_window_bits",
+            "client_max_window_bits",
+        }
+        for k in params:
+            if k not in allowed:
+                raise ValueError(f"unsupported compression parameter {k!r}")
+        other = "client" if side == "server" else "server"
+
+        def bits(name: str) -> int | None:
+            v = params.get(name)
+            return None if v is None else int(v)
+
+        self._compressor = _PerMessageDeflateCompressor(
+            f"{side}_no_context_takeover" not in params,
+            bits(f"{side}_max_window_bits"),
+            self.params.compression_options,
+        )
+        self._decompressor = _PerMessageDeflateDecompressor(
+            f"{other}_no_context_takeover" not in params,
+            bits(f"{other}_max_window_bits"),
+            self.params.max_message_size,
+            self.params.compression_options,
+        )
+
+    # -- writing -------------------------------------------------------------
+
+    def _write_frame(
+        self, fin: bool, opcode: int, data: bytes, flags: int = 0
+    ) -> asyncio.Future[None]:
+        stream = self.stream
+        if stream is None:
+            raise StreamClosedError()
+        n = len(data)
+        b0 = (_FIN if fin else 0) | flags | opcode
+        if self.mask_outgoing:
+            mask = os.urandom(4)
+            if n < 126:
+                head = bytes((b0, 0x80 | n)) + mask
+            elif n <= 0xFFFF:
+                head = _pack_16(b0, 0xFE, n) + mask
+            else:
+                head = _pack_64(b0, 0xFF, n) + mask
+            data = _websocket_mask(mask, data)
+        elif n < 126:
+            head = bytes((b0, n))
+        elif n <= 0xFFFF:
+            head = _pack_16(b0, 126, n)
+        else:
+            head = _pack_64(b0, 127, n)
+        self._wire_bytes_out += len(head) + n
+        if n < 4096:
+            return stream.write(head + data)  # type: ignore[no-any-return]
+        stream.write(head)
+        return stream.write(data)  # type: ignore[no-any-return]
+
+    def write_message(
+        self, message: str | bytes | dict[str, Any], binary: bool = False
+    ) -> asyncio.Future[None]:
+        """Send one message; see `WebSocketHandler.write_message`."""
+        if isinstance(message, dict):
+            message = json_encode(message)
+        if binary:
+            opcode = _OP_BINARY
+        else:
+            opcode = _OP_TEXT
+        if isinstance(message, str):
+            data = message.encode("utf-8")
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            data = bytes(message)
+        else:
+            raise TypeError(f"can't write message of type {type(message)!r}")
+        self._message_bytes_out += len(data)
+        flags = 0
+        if self._compressor is not None:
+            data = self._compressor.compress(data)
+            flags = _RSV1
+        if self._close_sent:
+            raise WebSocketClosedError()
+        try:
+            fut = self._write_frame(True, opcode, data, flags)
+        except StreamClosedError:
+            raise WebSocketClosedError() from None
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            return fut
+        # Report a stream failure as a WebSocketClosedError.
+        out: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: _chain_write(f, out))
+        return out
+
+    def write_ping(self, data: bytes) -> None:
+        """Send a ping frame."""
+        if len(data) > 125:
+            raise ValueError("ping data must be at most 125 bytes")
+        self._write_frame(True, _OP_PING, data)
+
+    # -- receiving -----------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        try:
+            while not self._close_received:
+                await self._receive_frame()
+        except _ProtocolViolation as e:
+            self._fail(e.code, e.reason)
+        except StreamClosedError:
+            self._abort()
+        finally:
+            self._stop_pinging()
+            self.handler.on_ws_connection_close(self.close_code, self.close_reason)
+
+    async def _receive_frame(self) -> None:
+        stream = self.stream
+        assert stream is not None
+        head = await stream.read_bytes(2)
+        b0 = head[0]
+        b1 = head[1]
+        fin = b0 & _FIN
+        rsv = b0 & _RSV_MASK
+        opcode = b0 & _OPCODE_MASK
+        masked = b1 & 0x80
+        length = b1 & 0x7F
+        wire = 2
+        if rsv:
+            # RSV1 marks the first frame of a compressed message, only when
+            # compression was negotiated.
+            if (
+                rsv != _RSV1
+                or self._decompressor is None
+                or opcode not in (_OP_TEXT, _OP_BINARY)
+            ):
+                raise _ProtocolViolation(1002, "reserved bits set")
+        if opcode >= 0x8:
+            if not fin:
+                raise _ProtocolViolation(1002, "fragmented control frame")
+            if length > 125:
+                raise _ProtocolViolation(1002, "control frame too long")
+            if opcode > _OP_PONG:
+                raise _ProtocolViolation(1002, "unknown opcode")
+        elif opcode > _OP_BINARY:
+            raise _ProtocolViolation(1002, "unknown opcode")
+        # Servers must receive masked frames and clients unmasked ones.
+        if bool(masked) == self.mask_outgoing:
+            raise _ProtocolViolation(1002, "bad masking")
+        extra = (2 if length == 126 else 8 if length == 127 else 0) + (
+            4 if masked else 0
+        )
+        if extra:
+            rest = await stream.read_bytes(extra)
+            wire += extra
+            if length == 126:
+                length = int.from_bytes(rest[:2], "big")
+                rest = rest[2:]
+            elif length == 127:
+                length = int.from_bytes(rest[:8], "big")
+                if length >> 63:
+                    raise _ProtocolViolation(1002, "bad frame length")
+                rest = rest[8:]
+        if opcode == _OP_CONT:
+            if not self._fragments and not self._fragment_opcode:
+                raise _ProtocolViolation(1002, "unexpected continuation frame")
+        elif opcode < 0x8 and self._fragment_opcode:
+            raise _ProtocolViolation(1002, "expected a continuation frame")
+        if (
+            opcode < 0x8
+            and self._fragments_size + length > self.params.max_message_size
+        ):
+            raise _ProtocolViolation(1009, "message too big")
+        data = await stream.read_bytes(length) if length else b""
+        self._wire_bytes_in += wire + length
+        if masked and length:
+            data = _websocket_mask(rest, data)
+        if opcode >= 0x8:
+            result = self._handle_control(opcode, data)
+            if result is not None:
+                await result
+            return
+        if opcode == _OP_CONT:
+            self._fragments.append(data)
+            self._fragments_size += length
+            if not fin:
+                return
+            opcode = self._fragment_opcode
+            compressed = self._fragment_compressed
+            data = b"".join(self._fragments)
+            self._fragments = []
+            self._fragments_size = 0
+            self._fragment_opcode = 0
+        else:
+            compressed = bool(rsv)
+            if not fin:
+                self._fragments = [data]
+                self._fragments_size = length
+                self._fragment_opcode = opcode
+                self._fragment_compressed = compressed
+                return
+        result = self._handle_message(opcode, data, compressed)
+        if result is not None:
+            await result
+
+    def _handle_message(
+        self, opcode: int, data: bytes, compressed: bool = False
+    ) -> Awaitable[None] | None:
+        if self._close_sent:
+            return None  # we are closing: drop data messages
+        if compressed:
+            assert self._decompressor is not None
+            try:
+                data = self._decompressor.decompress(data)
+            except _DecompressTooLargeError:
+                raise _ProtocolViolation(1009, "message too big") from None
+            except WebSocketError:
+                raise _ProtocolViolation(1007, "bad compressed data") from None
+        self._message_bytes_in += len(data)
+        message: str | bytes
+        if opcode == _OP_TEXT:
+            try:
+                message = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _ProtocolViolation(1007, "invalid UTF-8") from None
+        else:
+            message = data
+        return self._run_callback(self.handler.on_message, message)
+
+    def _handle_control(self, opcode: int, data: bytes) -> Awaitable[None] | None:
+        if opcode == _OP_CLOSE:
+            self._close_received = True
+            if len(data) == 1:
+                raise _ProtocolViolation(1002, "bad close frame")
+            if len(data) >= 2:
+                code = int.from_bytes(data[:2], "big")
+                if (
+                    code < 1000
+                    or code in (1004, 1005, 1006, 1015)
+                    or (1016 <= code < 3000)
+                ):
+                    raise _ProtocolViolation(1002, "invalid close code")
+                try:
+                    reason = data[2:].decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _ProtocolViolation(1007, "invalid UTF-8") from None
+                self.close_code = code
+                self.close_reason = reason
+            # Answer with the same code (RFC 6455 section 5.5.1).
+            self.close(self.close_code)
+            return None
+        if opcode == _OP_PING:
+            if not self._close_sent:
+                try:
+                    self._write_frame(True, _OP_PONG, data)
+                except StreamClosedError:
+                    self._abort()
+                    return None
+            return self._run_callback(self.handler.on_ping, data)
+        self.last_pong = asyncio.get_running_loop().time()
+        return self._run_callback(self.handler.on_pong, data)
+
+    def _run_callback(
+        self, callback: Callable[..., Any], *args: Any
+    ) -> Awaitable[None] | None:
+        try:
+            result = callback(*args)
+        except Exception:
+            self.handler.log_exception(*sys.exc_info())
+            self._abort()
+            return None
+        if result is None:
+            return None
+        return self._await_callback(result)
+
+    async def _await_callback(self, result: Awaitable[Any]) -> None:
+        try:
+            await result
+        except Exception:
+            self.handler.log_exception(*sys.exc_info())
+            self._abort()
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Send a close frame (once); close the stream when both sides did."""
+        stream = self.stream
+        if not self._close_sent:
+            self._close_sent = True
+            if stream is not None and not stream.closed():
+                if code is None and reason is not None:
+                    code = 1000
+                if code is None:
+                    payload = b""
+                else:
+                    payload = code.to_bytes(2, "big")
+                    if reason is not None:
+                        payload += utf8(reason)[:123]
+                try:
+                    self._write_frame(True, _OP_CLOSE, payload)
+                except StreamClosedError:
+                    self._abort()
+                    return
+        if stream is None:
+            return
+        if self._close_received:
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+                self._close_timer = None
+            _close_after_flush(stream)
+        elif self._close_timer is None:
+            self._close_timer = asyncio.get_event_loop().call_later(
+                _CLOSE_WAIT, self._abort
+            )
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection: close frame with ``code``, then TCP close."""
+        gen_log.info("websocket protocol error: %s", reason)
+        self._close_received = True
+        self.close(code, reason)
+
+    def on_connection_close(self) -> None:
+        self._abort()
+
+    def _abort(self) -> None:
+        """Close the stream now, without (more of) the closing handshake."""
+        self._close_sent = True
+        self._close_received = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        self._stop_pinging()
+        if self.stream is not None:
+            self.stream.close()
+
+    # -- keep-alive pings ----------------------------------------------------
+
+    @property
+    def ping_interval(self) -> float:
+        return self.params.ping_interval or 0.0
+
+    @property
+    def ping_timeout(self) -> float:
+        interval = self.ping_interval
+        timeout = self.params.ping_timeout
+        if timeout is None or timeout <= 0:
+            return interval
+        return min(timeout, interval) if interval else timeout
+
+    def start_pinging(self) -> None:
+        """Start the periodic ping, if ``ping_interval`` is set."""
+        if self.ping_interval > 0:
+            loop = asyncio.get_event_loop()
+            self.last_ping = self.last_pong = loop.time()
+            self._ping_timer = loop.call_later(self.ping_interval, self._on_ping_timer)
+
+    def _stop_pinging(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+
+    @staticmethod
+    def ping_sleep_time(*, last_ping_time: float, interval: float, now: float) -> float:
+        """Seconds until the next ping is due."""
+        return max(0.0, last_ping_time + interval - now)
+
+    def _on_ping_timer(self) -> None:
+        self._ping_timer = None
+        if self.is_closing():
+            return
+        loop = asyncio.get_event_loop()
+        now = loop.time()
+        if (
+            self.last_ping > self.last_pong
+            and now - self.last_ping >= self.ping_timeout
+        ):
+            # The peer did not answer the last ping in time.
+            self.close(1000, "ping timed out")
+            self._abort()
+            return
+        if self.last_ping <= self.last_pong:
+            try:
+                self.write_ping(b"")
+            except StreamClosedError:
+                self._abort()
+                return
+            self.last_ping = now
+            delay = min(self.ping_timeout, self.ping_interval)
+        else:
+            delay = max(0.0, self.last_ping + self.ping_timeout - now)
+        if delay <= 0:
+            delay = self.ping_interval
+        self._ping_timer = loop.call_later(delay, self._on_ping_timer)
+
+
+def _chain_write(src: asyncio.Future[None], dst: asyncio.Future[None]) -> None:
+    if dst.done():
+        return
+    if src.cancelled():
+        dst.cancel()
+        return
+    exc = src.exception()
+    if exc is None:
+        dst.set_result(None)
+    elif isinstance(exc, StreamClosedError):
+        dst.set_exception(WebSocketClosedError())
+    else:
+        dst.set_exception(exc)
+
+
+def _close_after_flush(stream: IOStream) -> None:
+    if stream.closed():
+        return
+    if not stream.writing():
+        stream.close()
+        return
+    fut = stream.write(b"")
+    fut.add_done_callback(lambda f: (f.cancelled() or f.exception(), stream.close()))
+
+
+class WebSocketClientConnection(simple_httpclient._HTTPConnection):
+    """A client websocket; create it with `websocket_connect`.
+
+    Read with `read_message` (or pass ``on_message_callback``), send with
+    `write_message`, end with `close`.
+    """
+
+    def __init__(
+        self,
+        request: Any,
+        on_message_callback: Callable[[str | bytes | None], None] | None = None,
+        compression_options: dict[str, Any] | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        max_message_size: int = _DEFAULT_MAX_MESSAGE_SIZE,
+        subprotocols: list[str] | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        loop = asyncio.get_event_loop()
+        self.connect_future: asyncio.Future[WebSocketClientConnection] = (
+            loop.create_future()
+        )
+        self._queue: collections.deque[str | bytes | None] = collections.deque()
+        self._read_waiter: asyncio.Future[str | bytes | None] | None = None
+        self._put_waiter: asyncio.Future[None] | None = None
+        self._on_message_callback = on_message_callback
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._subprotocols = list(subprotocols or ())
+        self._compression_offered = compression_options is not None
+        self.params = _WebSocketParams(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_message_size=max_message_size,
+            compression_options=compression_options,
+        )
+        self.protocol: WebSocketProtocol13 | None = None
+        self._ws_closed = False
+        self.key = base64.b64encode(os.urandom(16))
+        scheme, sep, rest = request.url.partition(":")
+        scheme = {"ws": "http", "wss": "https"}.get(scheme.lower(), scheme)
+        request.url = scheme + sep + rest
+        request.headers.update(
+            {
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Key": self.key.decode("ascii"),
+                "Sec-WebSocket-Version": "13",
+            }
+        )
+        if self._subprotocols:
+            request.headers["Sec-WebSocket-Protocol"] = ",".join(self._subprotocols)
+        if self._compression_offered:
+            request.headers["Sec-WebSocket-Extensions"] = (
+                "permessage-deflate; client_max_window_bits"
+            )
+        self.tcp_client = TCPClient(resolver=resolver)
+        super().__init__(
+            None,
+            request,
+            lambda: None,
+            self._on_http_response,
+            104857600,
+            self.tcp_client,
+            65536,
+            104857600,
+        )
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Start the closing handshake; `read_message` then returns None."""
+        if self.protocol is not None:
+            self.protocol.close(code, reason)
+        elif not self.connect_future.done():
+            self.connect_future.set_exception(WebSocketClosedError())
+            if self.stream is not None:
+                self.stream.close()
+
+    def on_connection_close(self) -> None:
+        # The stream closed before the upgrade completed.
+        if not self.connect_future.done():
+            self.connect_future.set_exception(StreamClosedError())
+        super().on_connection_close()
+        self._on_message(None)
+        self.tcp_client.close()
+
+    def on_ws_connection_close(
+        self, close_code: int | None = None, close_reason: str | None = None
+    ) -> None:
+        self.close_code = close_code
+        self.close_reason = close_reason
+        self._ws_closed = True
+        self._on_message(None)
+        self.tcp_client.close()
+
+    def _on_http_response(self, response: httpclient.HTTPResponse) -> None:
+        if not self.connect_future.done():
+            if response.error:
+                self.connect_future.set_exception(response.error)
+            else:
+                self.connect_future.set_exception(
+                    WebSocketError("Non-websocket response")
+                )
+        self.tcp_client.close()
+
+    async def headers_received(  # type: ignore[override]
+        self,
+        start_line: httputil.ResponseStartLine | httputil.RequestStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        if start_line.code != 101:
+            await super().headers_received(start_line, headers)
+            return
+        self.code = start_line.code
+        self.reason = start_line.reason
+        self.headers = headers
+        self._remove_timeout()
+        protocol = WebSocketProtocol13(self, True, self.params)
+        try:
+            self._check_response(headers, protocol)
+        except WebSocketError as e:
+            self.final_callback = None
+            if not self.connect_future.done():
+                self.connect_future.set_exception(e)
+            assert self.connection is not None
+            self.connection.close()
+            self.tcp_client.close()
+            return
+        self.final_callback = None
+        self._release()
+        assert self.connection is not None
+        stream = self.connection.detach()
+        # The HTTP exchange is over; keep _after_response off the stream.
+        self.connection = None
+        self.stream = stream
+        protocol.stream = stream
+        self.protocol = protocol
+        stream.set_close_callback(protocol.on_connection_close)
+        protocol.start_pinging()
+        self.connect_future.set_result(self)
+        await protocol._receive_loop()
+
+    def _check_response(
+        self, headers: httputil.HTTPHeaders, protocol: WebSocketProtocol13
+    ) -> None:
+        if headers.get("Upgrade", "").lower() != "websocket":
+            raise WebSocketError("missing or bad Upgrade header")
+        if "upgrade" not in _header_tokens(headers.get("Connection", "")):
+            raise WebSocketError("missing or bad Connection header")
+        if headers.get("Sec-WebSocket-Accept") != _accept_value(self.key):
+            raise WebSocketError("bad Sec-WebSocket-Accept")
+        ext_header = headers.get("Sec-WebSocket-Extensions")
+        if ext_header:
+            exts = _parse_extensions(ext_header)
+            if (
+                len(exts) != 1
+                or exts[0][0] != "permessage-deflate"
+                or not self._compression_offered
+            ):
+                raise WebSocketError(f"unsupported extension {ext_header!r}")
+            try:
+                protocol._setup_compression("client", exts[0][1])
+            except ValueError as e:
+                raise WebSocketError(str(e)) from None
+        chosen = headers.get("Sec-WebSocket-Protocol")
+        if chosen is not None:
+            if chosen not in self._subprotocols:
+                raise WebSocketError(f"unrequested subprotocol {chosen!r}")
+            protocol.selected_subprotocol = chosen
+
+    def write_message(
+        self, message: str | bytes | dict[str, Any], binary: bool = False
+    ) -> asyncio.Future[None]:
+        """Send a message; see `WebSocketHandler.write_message`."""
+        protocol = self.protocol
+        if protocol is None or protocol.is_closing():
+            raise WebSocketClosedError()
+        return protocol.write_message(message, binary=binary)
+
+    def read_message(
+        self, callback: Callable[[asyncio.Future[Any]], None] | None = None
+    ) -> asyncio.Future[str | bytes | None]:
+        """The next message; None once the connection is closed.
+
+        With the classic ``callback``, it is called with the Future.
+        """
+        loop = asyncio.get_event_loop()
+        fut: asyncio.Future[str | bytes | None] = loop.create_future()
+        if self._queue:
+            fut.set_result(self._queue.popleft())
+            waiter = self._put_waiter
+            if waiter is not None and len(self._queue) <= 1:
+                self._put_waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+        elif self._ws_closed:
+            fut.set_result(None)
+        else:
+            self._read_waiter = fut
+        if callback is not None:
+            fut.add_done_callback(callback)
+        return fut
+
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        return self._on_message(message)
+
+    def _on_message(self, message: str | bytes | None) -> Awaitable[None] | None:
+        if self._on_message_callback is not None:
+            if message is not None or not getattr(self, "_none_sent", False):
+                self._none_sent = message is None
+                self._on_message_callback(message)
+            return None
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            self._read_waiter = None
+            waiter.set_result(message)
+            return None
+        if message is None and (self._queue and self._queue[-1] is None):
+            return None
+        self._queue.append(message)
+        if message is not None and len(self._queue) > 1:
+            # The reader is behind: stop reading frames until it catches up.
+            self._put_waiter = asyncio.get_event_loop().create_future()
+            return self._put_waiter
+        return None
+
+    def ping(self, data: bytes = b"") -> None:
+        """Send a ping (at most 125 bytes)."""
+        data = utf8(data)
+        if self.protocol is None or self.protocol.is_closing():
+            raise WebSocketClosedError()
+        self.protocol.write_ping(data)
+
+    def on_pong(self, data: bytes) -> None:
+        pass
+
+    def on_ping(self, data: bytes) -> None:
+        pass
+
+    def get_websocket_protocol(self) -> WebSocketProtocol13 | None:
+        return self.protocol
+
+    @property
+    def selected_subprotocol(self) -> str | None:
+        """The subprotocol the server chose, if any."""
+        return self.protocol.selected_subprotocol if self.protocol else None
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        app_log.error("Uncaught exception %s", value, exc_info=(typ, value, tb))
+
+
+def websocket_connect(
+    url: str | httpclient.HTTPRequest,
+    callback: Callable[[asyncio.Future[WebSocketClientConnection]], None] | None = None,
+    connect_timeout: float | None = None,
+    on_message_callback: Callable[[str | bytes | None], None] | None = None,
+    compression_options: dict[str, Any] | None = None,
+    ping_interval: float | None = None,
+    ping_timeout: float | None = None,
+    max_message_size: int = _DEFAULT_MAX_MESSAGE_SIZE,
+    subprotocols: list[str] | None = None,
+    resolver: Resolver | None = None,
+) -> asyncio.Future[WebSocketClientConnection]:
+    """Open a client websocket to ``url`` (``ws://`` or ``wss://``, or an
+    `.HTTPRequest`); resolves to a `WebSocketClientConnection`.
+
+    ``on_message_callback`` receives each message (None at close) instead
+    of `~WebSocketClientConnection.read_message`.  ``compression_options``
+    (a dict, possibly empty) offers permessage-deflate.  The classic
+    ``callback`` is called with the Future.
+    """
+    if isinstance(url, httpclient.HTTPRequest):
+        request = url
+        if connect_timeout is not None:
+            request.connect_timeout = connect_timeout
+        request.headers = httputil.HTTPHeaders(request.headers)
+    else:
+        request = httpclient.HTTPRequest(url, connect_timeout=connect_timeout)
+    request.follow_redirects = False
+    proxy = httpclient._RequestProxy(request, httpclient.HTTPRequest._DEFAULTS)
+    conn = WebSocketClientConnection(
+        proxy,
+        on_message_callback=on_message_callback,
+        compression_options=compression_options,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        max_message_size=max_message_size,
+        subprotocols=subprotocols,
+        resolver=resolver,
+    )
+    if callback is not None:
+        conn.connect_future.add_done_callback(callback)
+    return conn.connect_future
