@@ -88,6 +88,8 @@ _OP_CLOSE = 0x8
 _OP_PING = 0x9
 _OP_PONG = 0xA
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
+# Frames handled back to back before the receive loop yields once.
+_FRAME_BURST = 64
 
 _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack
@@ -433,6 +435,8 @@ class WebSocketProtocol13(WebSocketProtocol):
         self._aborted = False
         self._close_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
+        self._pong_in_flight = False
+        self._pending_pong: bytes | None = None
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.last_ping = 0.0
@@ -488,15 +492,14 @@ class WebSocketProtocol13(WebSocketProtocol):
         out = handler._headers
         for name in ("Content-Type", "Content-Length", "Etag", "Transfer-Encoding"):
             out.pop(name, None)
-        proto_header = headers.get("Sec-WebSocket-Protocol")
-        if proto_header:
-            offered = [p.strip() for p in proto_header.split(",") if p.strip()]
-            chosen = handler.select_subprotocol(offered)
-            if chosen:
-                if chosen not in offered:
-                    raise ValueError(f"subprotocol {chosen!r} was not offered")
-                self._selected_subprotocol = chosen
-                out["Sec-WebSocket-Protocol"] = chosen
+        proto_header = headers.get("Sec-WebSocket-Protocol", "")
+        offered = [p.strip() for p in proto_header.split(",") if p.strip()]
+        chosen = handler.select_subprotocol(offered)
+        if chosen:
+            if chosen not in offered:
+                raise ValueError(f"subprotocol {chosen!r} was not offered")
+            self._selected_subprotocol = chosen
+            out["Sec-WebSocket-Protocol"] = chosen
         ext_header = headers.get("Sec-WebSocket-Extensions")
         if ext_header and self.params.compression_options is not None:
             for name, ext_params in _parse_extensions(ext_header):
@@ -529,6 +532,9 @@ class WebSocketProtocol13(WebSocketProtocol):
             self._abort()
             return
         handler._log()
+        # The HTTP response is gone: output methods now raise RuntimeError.
+        for name in _HTTP_OUTPUT_METHODS:
+            setattr(handler, name, _raise_not_supported_for_websockets)
         self.start_pinging()
         try:
             result = handler.open(*handler.open_args, **handler.open_kwargs)
@@ -649,8 +655,14 @@ class WebSocketProtocol13(WebSocketProtocol):
 
     async def _receive_loop(self) -> None:
         try:
+            burst = 0
             while not self._close_received:
                 await self._receive_frame()
+                burst += 1
+                if burst >= _FRAME_BURST:
+                    # Frames that were all buffered would hold the loop.
+                    burst = 0
+                    await asyncio.sleep(0)
         except _ProtocolViolation as e:
             self._fail(e.code, e.reason)
         except StreamClosedError:
@@ -721,7 +733,7 @@ class WebSocketProtocol13(WebSocketProtocol):
         if masked and length:
             data = _websocket_mask(rest, data)
         if opcode >= 0x8:
-            result = self._handle_control(opcode, data)
+            result = self._handle_message(opcode, data)
             if result is not None:
                 await result
             return
@@ -744,15 +756,6 @@ class WebSocketProtocol13(WebSocketProtocol):
                 self._fragment_opcode = opcode
                 self._fragment_compressed = compressed
                 return
-        result = self._handle_message(opcode, data, compressed)
-        if result is not None:
-            await result
-
-    def _handle_message(
-        self, opcode: int, data: bytes, compressed: bool = False
-    ) -> Awaitable[None] | None:
-        if self._close_sent:
-            return None  # we are closing: drop data messages
         if compressed:
             assert self._decompressor is not None
             try:
@@ -761,6 +764,16 @@ class WebSocketProtocol13(WebSocketProtocol):
                 raise _ProtocolViolation(1009, "message too big") from None
             except WebSocketError:
                 raise _ProtocolViolation(1007, "bad compressed data") from None
+        result = self._handle_message(opcode, data)
+        if result is not None:
+            await result
+
+    def _handle_message(self, opcode: int, data: bytes) -> Awaitable[None] | None:
+        """Deliver one complete message or control frame to the handler."""
+        if opcode >= 0x8:
+            return self._handle_control(opcode, data)
+        if self._close_sent:
+            return None  # we are closing: drop data messages
         self._message_bytes_in += len(data)
         message: str | bytes
         if opcode == _OP_TEXT:
@@ -796,14 +809,34 @@ class WebSocketProtocol13(WebSocketProtocol):
             return None
         if opcode == _OP_PING:
             if not self._close_sent:
-                try:
-                    self._write_frame(True, _OP_PONG, data)
-                except StreamClosedError:
-                    self._abort()
-                    return None
+                self._send_pong(data)
             return self._run_callback(self.handler.on_ping, data)
         self.last_pong = asyncio.get_running_loop().time()
         return self._run_callback(self.handler.on_pong, data)
+
+    def _send_pong(self, data: bytes) -> None:
+        # While one pong waits for the kernel, later pings only keep the
+        # newest payload: a ping flood cannot queue unbounded pongs.
+        if self._pong_in_flight:
+            self._pending_pong = data
+            return
+        try:
+            fut = self._write_frame(True, _OP_PONG, data)
+        except StreamClosedError:
+            self._abort()
+            return
+        if not fut.done():
+            self._pong_in_flight = True
+            fut.add_done_callback(self._on_pong_sent)
+
+    def _on_pong_sent(self, fut: asyncio.Future[None]) -> None:
+        self._pong_in_flight = False
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        data = self._pending_pong
+        if data is not None and not self._close_sent:
+            self._pending_pong = None
+            self._send_pong(data)
 
     def _run_callback(
         self, callback: Callable[..., Any], *args: Any
@@ -860,7 +893,7 @@ class WebSocketProtocol13(WebSocketProtocol):
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection: close frame with ``code``, then TCP close."""
-        gen_log.info("websocket protocol error: %s", reason)
+        gen_log.debug("websocket protocol error: %s", reason)
         self._close_received = True
         self.close(code, reason)
 
@@ -919,9 +952,11 @@ class WebSocketProtocol13(WebSocketProtocol):
             self.last_ping > self.last_pong
             and now - self.last_ping >= self.ping_timeout
         ):
-            # The peer did not answer the last ping in time.
+            # The peer did not answer the last ping in time: tell it why,
+            # then drop the connection without waiting for its reply.
+            self.close_code, self.close_reason = 1000, "ping timed out"
+            self._close_received = True
             self.close(1000, "ping timed out")
-            self._abort()
             return
         if self.last_ping <= self.last_pong:
             try:
@@ -936,6 +971,21 @@ class WebSocketProtocol13(WebSocketProtocol):
         if delay <= 0:
             delay = self.ping_interval
         self._ping_timer = loop.call_later(delay, self._on_ping_timer)
+
+
+_HTTP_OUTPUT_METHODS = (
+    "write",
+    "redirect",
+    "set_header",
+    "set_cookie",
+    "set_status",
+    "flush",
+    "finish",
+)
+
+
+def _raise_not_supported_for_websockets(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("Method not supported for Web Sockets")
 
 
 def _chain_write(src: asyncio.Future[None], dst: asyncio.Future[None]) -> None:
