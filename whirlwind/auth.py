@@ -72,11 +72,12 @@ class AuthError(Exception):
 def _with_callback(
     handler: Any, coro: Coroutine[Any, Any, Any], callback: _UserCallback | None
 ) -> Any:
-    """Return ``coro`` for ``await``; with a classic ``callback``, run it as a
-    Task and call ``callback(result)`` (None on failure, which is logged)."""
-    if callback is None:
-        return coro
+    """Start ``coro`` as a Task (so classic code that never awaits it still
+    runs it) and return the Task; with a classic ``callback``, call
+    ``callback(result)`` when done (None on failure, which is logged)."""
     task = asyncio.ensure_future(coro)
+    if callback is None:
+        return task
 
     def done(fut: asyncio.Future[Any]) -> None:
         result = None
@@ -293,9 +294,7 @@ class OAuthMixin:
         if callback_uri and self._OAUTH_NO_CALLBACKS:
             raise Exception("This service does not support oauth_callback")
         coro = self._authorize_redirect(callback_uri, extra_params, http_client)
-        if callback is None:
-            return coro
-        return _with_callback(self, coro, lambda _: callback())
+        return _with_callback(self, coro, callback and (lambda _: callback()))
 
     async def _authorize_redirect(
         self,
@@ -590,9 +589,7 @@ class TwitterMixin(OAuthMixin):
         """Like `authorize_redirect`, but a user who already authorized the
         app is sent straight back."""
         coro = self._authenticate_redirect(callback_uri)
-        if callback is None:
-            return coro
-        return _with_callback(self, coro, lambda _: callback())
+        return _with_callback(self, coro, callback and (lambda _: callback()))
 
     async def _authenticate_redirect(self, callback_uri: str | None) -> None:
         client = self.get_auth_http_client()
