@@ -99,6 +99,12 @@ def _with_callback(
     return task
 
 
+def _ignore_result(callback: Callable[[], Any] | None) -> _UserCallback | None:
+    if callback is None:
+        return None
+    return lambda _: callback()
+
+
 def _shift_callback(value: Any, callback: _UserCallback | None) -> tuple[Any, Any]:
     """Classic signatures put ``callback`` where Tornado 6 has another
     argument; a callable there is taken as the callback."""
@@ -294,7 +300,7 @@ class OAuthMixin:
         if callback_uri and self._OAUTH_NO_CALLBACKS:
             raise Exception("This service does not support oauth_callback")
         coro = self._authorize_redirect(callback_uri, extra_params, http_client)
-        return _with_callback(self, coro, callback and (lambda _: callback()))
+        return _with_callback(self, coro, _ignore_result(callback))
 
     async def _authorize_redirect(
         self,
@@ -354,7 +360,7 @@ class OAuthMixin:
         if not user:
             raise AuthError("Error getting user")
         user["access_token"] = access_token
-        return user  # type: ignore[no-any-return]
+        return user
 
     def _oauth_base_args(self, consumer_token: dict[str, Any]) -> dict[str, str]:
         return {
@@ -589,7 +595,7 @@ class TwitterMixin(OAuthMixin):
         """Like `authorize_redirect`, but a user who already authorized the
         app is sent straight back."""
         coro = self._authenticate_redirect(callback_uri)
-        return _with_callback(self, coro, callback and (lambda _: callback()))
+        return _with_callback(self, coro, _ignore_result(callback))
 
     async def _authenticate_redirect(self, callback_uri: str | None) -> None:
         client = self.get_auth_http_client()

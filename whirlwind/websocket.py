@@ -366,7 +366,7 @@ class _PerMessageDeflateCompressor:
 
     def compress(self, data: bytes) -> bytes:
         c = self._compressor or self._create()
-        out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+        out: bytes = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
         assert out.endswith(_DEFLATE_TAIL)
         return out[:-4]
 
@@ -1010,7 +1010,13 @@ def _close_after_flush(stream: IOStream) -> None:
         stream.close()
         return
     fut = stream.write(b"")
-    fut.add_done_callback(lambda f: (f.cancelled() or f.exception(), stream.close()))
+
+    def done(f: asyncio.Future[None]) -> None:
+        if not f.cancelled():
+            f.exception()  # retrieved: a failed flush closes all the same
+        stream.close()
+
+    fut.add_done_callback(done)
 
 
 class WebSocketClientConnection(simple_httpclient._HTTPConnection):
@@ -1117,7 +1123,7 @@ class WebSocketClientConnection(simple_httpclient._HTTPConnection):
                 )
         self.tcp_client.close()
 
-    async def headers_received(  # type: ignore[override]
+    async def headers_received(
         self,
         start_line: httputil.ResponseStartLine | httputil.RequestStartLine,
         headers: httputil.HTTPHeaders,

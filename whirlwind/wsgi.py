@@ -270,7 +270,7 @@ class _WSGIConnection(httputil.HTTPConnection):
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         pass
 
-    def write_headers(  # type: ignore[override]
+    def write_headers(
         self,
         start_line: httputil.ResponseStartLine | httputil.RequestStartLine,
         headers: httputil.HTTPHeaders,
@@ -283,7 +283,7 @@ class _WSGIConnection(httputil.HTTPConnection):
             self.chunks.append(chunk)
         return self._done()
 
-    def write(self, chunk: bytes) -> asyncio.Future[None]:  # type: ignore[override]
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
         if chunk:
             self.chunks.append(chunk)
         return self._done()
@@ -333,7 +333,7 @@ class WSGIApplication(web.Application):
     with a single request argument it behaves as a normal `.Application`.
     """
 
-    def __call__(self, *args: Any) -> Any:  # type: ignore[override]
+    def __call__(self, *args: Any) -> Any:
         if len(args) == 1:
             return super().__call__(args[0])
         environ, start_response = args
