@@ -20,11 +20,12 @@ import pytest
 from whirlwind import httpserver, web, websocket
 from whirlwind.loop import new_event_loop
 from whirlwind.testing import bind_unused_port
-from whirlwind.util import _websocket_mask
+from whirlwind.util import _websocket_mask_python
 from whirlwind.websocket import (
     WebSocketClosedError,
     WebSocketError,
     WebSocketHandler,
+    _websocket_mask,
     websocket_connect,
 )
 
@@ -569,12 +570,17 @@ def test_deflate_bomb_is_bounded() -> None:
     run(main)
 
 
-def test_mask_helper_roundtrip() -> None:
-    data = bytes(range(256)) * 3 + b"xyz"
-    masked = _websocket_mask(b"\x01\x02\x03\x04", data)
-    assert masked[:4] == bytes((0 ^ 1, 1 ^ 2, 2 ^ 3, 3 ^ 4))
-    assert _websocket_mask(b"\x01\x02\x03\x04", masked) == data
-    assert _websocket_mask(b"abcd", b"") == b""
+def test_mask_lanes_match_reference_across_sizes() -> None:
+    mask = b"\x01\x80\xfe\x37"
+    for n in (0, 1, 3, 4, 5, 511, 512, 513, 514, 515, 4096, 70_001):
+        data = os.urandom(n)
+        masked = bytes(_websocket_mask(mask, data))
+        assert masked == _websocket_mask_python(mask, data)
+        if n >= 4:
+            assert masked[:4] == bytes(
+                d ^ m for d, m in zip(data[:4], mask, strict=True)
+            )
+        assert bytes(_websocket_mask(mask, masked)) == data
 
 
 # -- the independent ``websockets`` package as a peer --------------------------------
