@@ -416,6 +416,18 @@ def test_handshake_refusals() -> None:
         assert b"sec-websocket-version: 13" in head.lower()
         status, _ = await _raw_status(port, _upgrade_request(key="short"))
         assert status == 400
+        # A refused upgrade closes the connection: bytes sent after the
+        # handshake are never parsed as another request (upgrade smuggling).
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            _upgrade_request(version="12")
+            + b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        everything = await reader.read()
+        assert everything.count(b"HTTP/1.1 ") == 1
+        assert b"connection: close" in everything.lower()
+        writer.close()
+        await writer.wait_closed()
         status, _ = await _raw_status(
             port, _upgrade_request(extra="Origin: http://evil.example\r\n")
         )

@@ -222,6 +222,7 @@ class WebSocketHandler(RequestHandler):
             return
         protocol = self.get_websocket_protocol()
         if protocol is None:
+            self._close_after_response()
             self.set_status(426, "Upgrade Required")
             self.set_header("Sec-WebSocket-Version", "13")
             return
@@ -229,9 +230,18 @@ class WebSocketHandler(RequestHandler):
         await protocol.accept_connection(self)
 
     def _refuse(self, status: int, message: str) -> None:
+        self._close_after_response()
         self.set_status(status)
         self.finish(message)
         gen_log.debug(message)
+
+    def _close_after_response(self) -> None:
+        # A refused upgrade ends the connection: a client (or a proxy that
+        # assumed success) may already be sending frames, which must never
+        # be read as the next HTTP request (upgrade smuggling).
+        conn = self.request.connection
+        if hasattr(conn, "_disconnect_on_finish"):
+            setattr(conn, "_disconnect_on_finish", True)  # noqa: B010
 
     @property
     def ping_interval(self) -> float | None:
@@ -511,9 +521,7 @@ class WebSocketProtocol13(WebSocketProtocol):
         except ValueError:
             raw_key = b""
         if len(raw_key) != 16 or "Host" not in headers:
-            handler.set_status(400)
-            handler.finish("Missing/Invalid WebSocket headers")
-            gen_log.debug("Missing/Invalid WebSocket headers")
+            handler._refuse(400, "Missing/Invalid WebSocket headers")
             return
         out = handler._headers
         for name in ("Content-Type", "Content-Length", "Etag", "Transfer-Encoding"):
