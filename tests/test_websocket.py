@@ -497,25 +497,33 @@ async def _expect_close(
     return int.from_bytes(payload[:2], "big"), payload[2:]
 
 
+HOSTILE = [
+    ("unmasked", _frame(0x1, b"hi", masked=False), 1002),
+    ("bad-utf8", _frame(0x1, b"\xff\xfe"), 1007),
+    ("truncated-utf8", _frame(0x1, b"\xe2\x82"), 1007),
+    ("fragmented-ping", _frame(0x9, b"x", fin=False), 1002),
+    ("long-control", _frame(0x9, b"x" * 126), 1002),
+    ("orphan-continuation", _frame(0x0, b"orphan"), 1002),
+    ("missing-continuation", _frame(0x1, b"a", fin=False) + _frame(0x1, b"b"), 1002),
+    ("reserved-opcode", _frame(0x3, b"?"), 1002),
+    ("rsv1-uncompressed", _frame(0x1, b"x", rsv=0x40), 1002),
+    ("rsv2", _frame(0x1, b"x", rsv=0x20), 1002),
+    ("one-byte-close", _frame(0x8, b"\x03"), 1002),
+    ("close-1005", _frame(0x8, b"\x03\xed"), 1002),
+    ("close-reason-utf8", _frame(0x8, b"\x03\xe8\xff"), 1007),
+    ("claims-too-big", _frame(0x2, b"", length=2048), 1009),
+    (
+        "fragments-too-big",
+        _frame(0x2, b"a" * 600, fin=False) + _frame(0x0, b"b" * 600),
+        1009,
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("frames", "code"),
-    [
-        (_frame(0x1, b"hi", masked=False), 1002),  # unmasked client frame
-        (_frame(0x1, b"\xff\xfe"), 1007),  # invalid UTF-8
-        (_frame(0x1, b"\xe2\x82"), 1007),  # truncated UTF-8
-        (_frame(0x9, b"x", fin=False), 1002),  # fragmented ping
-        (_frame(0x9, b"x" * 126), 1002),  # long control frame
-        (_frame(0x0, b"orphan"), 1002),  # continuation with nothing to continue
-        (_frame(0x1, b"a", fin=False) + _frame(0x1, b"b"), 1002),  # no continuation
-        (_frame(0x3, b"?"), 1002),  # reserved opcode
-        (_frame(0x1, b"x", rsv=0x40), 1002),  # RSV1 without compression
-        (_frame(0x1, b"x", rsv=0x20), 1002),  # RSV2
-        (_frame(0x8, b"\x03"), 1002),  # one-byte close payload
-        (_frame(0x8, b"\x03\xed"), 1002),  # close code 1005 is never sent
-        (_frame(0x8, b"\x03\xe8\xff"), 1007),  # close reason not UTF-8
-        (_frame(0x2, b"", length=2048), 1009),  # claims more than the limit
-        (_frame(0x2, b"a" * 600, fin=False) + _frame(0x0, b"b" * 600), 1009),
-    ],
+    [(f, c) for _, f, c in HOSTILE],
+    ids=[name for name, _, _ in HOSTILE],
 )
 def test_hostile_frames_fail_the_connection(frames: bytes, code: int) -> None:
     async def main() -> None:
