@@ -10,14 +10,16 @@ import asyncio
 import base64
 import json
 import os
+import ssl
 import struct
+import subprocess
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from whirlwind import httpserver, web, websocket
+from whirlwind import httpclient, httpserver, web, websocket
 from whirlwind.loop import new_event_loop
 from whirlwind.testing import bind_unused_port
 from whirlwind.util import _websocket_mask_python
@@ -95,6 +97,7 @@ class EchoHandler(WebSocketHandler):
 async def start(
     rec: Recorder,
     compression: dict[str, Any] | None = None,
+    ssl_options: ssl.SSLContext | None = None,
     **settings: Any,
 ) -> tuple[httpserver.HTTPServer, int]:
     rec.closed = asyncio.get_running_loop().create_future()
@@ -103,7 +106,7 @@ async def start(
         **settings,
     )
     sock, port = bind_unused_port()
-    server = httpserver.HTTPServer(app)
+    server = httpserver.HTTPServer(app, ssl_options=ssl_options)
     server.add_sockets([sock])
     return server, port
 
@@ -135,6 +138,46 @@ def test_echo_text_binary_json_and_large() -> None:
         assert ws.close_code == 1000
         with pytest.raises(WebSocketClosedError):
             ws.write_message("late")
+        server.stop()
+
+    run(main)
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    d = tmp_path_factory.mktemp("tls")
+    certfile, keyfile = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-keyout", str(keyfile), "-out", str(certfile),
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(certfile), str(keyfile)
+
+
+def test_wss_over_tls(cert: tuple[str, str]) -> None:
+    certfile, keyfile = cert
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(certfile, keyfile)
+    client_ctx = ssl.create_default_context(cafile=certfile)
+
+    async def main() -> None:
+        rec = Recorder()
+        server, port = await start(rec, compression={}, ssl_options=server_ctx)
+        request = httpclient.HTTPRequest(
+            f"wss://127.0.0.1:{port}/ws", ssl_options=client_ctx
+        )
+        ws = await websocket_connect(request, compression_options={})
+        big = os.urandom(100_000)
+        ws.write_message(big, binary=True)
+        assert await ws.read_message() == big
+        ws.write_message("tls text")
+        assert await ws.read_message() == "tls text"
+        ws.close()
+        assert await ws.read_message() is None
+        assert (await rec.closed)[0] is None  # type: ignore[misc]
         server.stop()
 
     run(main)
