@@ -90,6 +90,8 @@ _OP_PONG = 0xA
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
 # Frames handled back to back before the receive loop yields once.
 _FRAME_BURST = 64
+# Largest chunk the receive loop takes from the stream at once.
+_READ_CHUNK = 65536
 
 # XOR tables for masking: _XOR[k] maps each byte b to b ^ k.
 _XOR = [bytes(b ^ k for b in range(256)) for k in range(256)]
@@ -97,7 +99,7 @@ _XOR = [bytes(b ^ k for b in range(256)) for k in range(256)]
 _MASK_TRANSLATE_MIN = 512
 
 
-def _websocket_mask(mask: bytes, data: bytes) -> bytes | bytearray:
+def _websocket_mask(mask: bytes, data: bytes | bytearray) -> bytes | bytearray:
     """XOR ``data`` with the 4-byte ``mask`` repeated (RFC 6455 section 5.3).
 
     Large payloads use C-speed primitives only: each of the four byte lanes
@@ -107,7 +109,7 @@ def _websocket_mask(mask: bytes, data: bytes) -> bytes | bytearray:
     """
     n = len(data)
     if n < _MASK_TRANSLATE_MIN:
-        return _websocket_mask_python(mask, data)
+        return _websocket_mask_python(mask, bytes(data))
     out = bytearray(n)
     xor = _XOR
     out[0::4] = data[0::4].translate(xor[mask[0]])
@@ -428,7 +430,7 @@ class _PerMessageDeflateDecompressor:
         # A 15-bit window inflates streams made with any smaller window.
         return zlib.decompressobj(-zlib.MAX_WBITS)
 
-    def decompress(self, data: bytes) -> bytes:
+    def decompress(self, data: bytes | bytearray) -> bytes:
         d = self._decompressor or self._create()
         try:
             out: bytes = d.decompress(data + _DEFLATE_TAIL, self._max_message_size)
@@ -462,7 +464,7 @@ class WebSocketProtocol13(WebSocketProtocol):
         self._selected_subprotocol: str | None = None
         self._compressor: _PerMessageDeflateCompressor | None = None
         self._decompressor: _PerMessageDeflateDecompressor | None = None
-        self._fragments: list[bytes] = []
+        self._fragments: list[bytes | bytearray] = []
         self._fragments_size = 0
         self._fragment_opcode = 0
         self._fragment_compressed = False
@@ -472,6 +474,8 @@ class WebSocketProtocol13(WebSocketProtocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_in_flight = False
+        self._rbuf = b""  # bytes taken from the stream, parsed from _rpos
+        self._rpos = 0
         self._pending_pong: bytes | None = None
         self.close_code: int | None = None
         self.close_reason: str | None = None
@@ -705,12 +709,28 @@ class WebSocketProtocol13(WebSocketProtocol):
             self._stop_pinging()
             self.handler.on_ws_connection_close(self.close_code, self.close_reason)
 
-    async def _receive_frame(self) -> None:
+    async def _fill(self, n: int) -> None:
+        """Make at least ``n`` unparsed bytes available in ``_rbuf``."""
         stream = self.stream
         assert stream is not None
-        head = await stream.read_bytes(2)
-        b0 = head[0]
-        b1 = head[1]
+        while len(self._rbuf) - self._rpos < n:
+            chunk = await stream.read_bytes(_READ_CHUNK, partial=True)
+            self._rbuf = self._rbuf[self._rpos :] + chunk
+            self._rpos = 0
+
+    async def _receive_frame(self) -> None:
+        # Frames are parsed out of ``_rbuf`` (bytes taken from the stream in
+        # chunks of up to _READ_CHUNK), so a run of small buffered frames
+        # costs no stream read each; a payload that is not buffered yet is
+        # read with one exact-size read.
+        buf = self._rbuf
+        pos = self._rpos
+        if len(buf) - pos < 2:
+            await self._fill(2)
+            buf = self._rbuf
+            pos = self._rpos
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
         fin = b0 & _FIN
         rsv = b0 & _RSV_MASK
         opcode = b0 & _OPCODE_MASK
@@ -741,17 +761,27 @@ class WebSocketProtocol13(WebSocketProtocol):
         extra = (2 if length == 126 else 8 if length == 127 else 0) + (
             4 if masked else 0
         )
+        pos += 2
+        mask = b""
         if extra:
-            rest = await stream.read_bytes(extra)
+            if len(buf) - pos < extra:
+                self._rpos = pos
+                await self._fill(extra)
+                buf = self._rbuf
+                pos = self._rpos
             wire += extra
             if length == 126:
-                length = int.from_bytes(rest[:2], "big")
-                rest = rest[2:]
+                length = int.from_bytes(buf[pos : pos + 2], "big")
+                pos += 2
             elif length == 127:
-                length = int.from_bytes(rest[:8], "big")
+                length = int.from_bytes(buf[pos : pos + 8], "big")
                 if length >> 63:
                     raise _ProtocolViolation(1002, "bad frame length")
-                rest = rest[8:]
+                pos += 8
+            if masked:
+                mask = buf[pos : pos + 4]
+                pos += 4
+        self._rpos = pos
         if opcode == _OP_CONT:
             if not self._fragments and not self._fragment_opcode:
                 raise _ProtocolViolation(1002, "unexpected continuation frame")
@@ -762,10 +792,27 @@ class WebSocketProtocol13(WebSocketProtocol):
             and self._fragments_size + length > self.params.max_message_size
         ):
             raise _ProtocolViolation(1009, "message too big")
-        data = await stream.read_bytes(length) if length else b""
+        end = pos + length
+        data: bytes | bytearray
+        if end <= len(buf):
+            data = buf[pos:end]
+            self._rpos = end
+        else:
+            # Take what is buffered, then read the rest exactly.
+            data = buf[pos:]
+            self._rbuf = b""
+            self._rpos = 0
+            stream = self.stream
+            assert stream is not None
+            data += await stream.read_bytes(end - len(buf))
         self._wire_bytes_in += wire + length
         if masked and length:
-            data = _websocket_mask(rest, data)
+            if length < _MASK_TRANSLATE_MIN:
+                # Small payload: one big-integer XOR, inline (hot path).
+                key = int.from_bytes((mask * ((length >> 2) + 1))[:length], "little")
+                data = (int.from_bytes(data, "little") ^ key).to_bytes(length, "little")
+            else:
+                data = _websocket_mask(mask, data)
         if opcode >= 0x8:
             result = self._handle_message(opcode, data)
             if result is not None:
@@ -802,7 +849,9 @@ class WebSocketProtocol13(WebSocketProtocol):
         if result is not None:
             await result
 
-    def _handle_message(self, opcode: int, data: bytes) -> Awaitable[None] | None:
+    def _handle_message(
+        self, opcode: int, data: bytes | bytearray
+    ) -> Awaitable[None] | None:
         """Deliver one complete message or control frame to the handler."""
         if opcode >= 0x8:
             return self._handle_control(opcode, data)
@@ -821,7 +870,10 @@ class WebSocketProtocol13(WebSocketProtocol):
             message = bytes(data)  # unmasked in a bytearray
         return self._run_callback(self.handler.on_message, message)
 
-    def _handle_control(self, opcode: int, data: bytes) -> Awaitable[None] | None:
+    def _handle_control(
+        self, opcode: int, data: bytes | bytearray
+    ) -> Awaitable[None] | None:
+        data = bytes(data)  # at most 125 bytes
         if opcode == _OP_CLOSE:
             self._close_received = True
             if len(data) == 1:
