@@ -119,6 +119,21 @@ def _websocket_mask(mask: bytes, data: bytes | bytearray) -> bytes | bytearray:
     return out
 
 
+# Client masks come from one urandom read per 1024 frames.
+_mask_pool = b""
+_mask_pos = 0
+
+
+def _next_mask() -> bytes:
+    global _mask_pool, _mask_pos
+    pos = _mask_pos
+    if pos >= len(_mask_pool):
+        _mask_pool = os.urandom(4096)
+        pos = 0
+    _mask_pos = pos + 4
+    return _mask_pool[pos : pos + 4]
+
+
 _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack
 
@@ -629,7 +644,7 @@ class WebSocketProtocol13(WebSocketProtocol):
         n = len(data)
         b0 = (_FIN if fin else 0) | flags | opcode
         if self.mask_outgoing:
-            mask = os.urandom(4)
+            mask = _next_mask()
             if n < 126:
                 head = bytes((b0, 0x80 | n)) + mask
             elif n <= 0xFFFF:
@@ -653,16 +668,17 @@ class WebSocketProtocol13(WebSocketProtocol):
         self, message: str | bytes | dict[str, Any], binary: bool = False
     ) -> asyncio.Future[None]:
         """Send one message; see `WebSocketHandler.write_message`."""
-        if isinstance(message, dict):
-            message = json_encode(message)
-        if binary:
-            opcode = _OP_BINARY
-        else:
-            opcode = _OP_TEXT
-        if isinstance(message, str):
-            data = message.encode("utf-8")
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            data = bytes(message)
+        opcode = _OP_BINARY if binary else _OP_TEXT
+        data: bytes
+        kind = type(message)
+        if kind is bytes:
+            data = message  # type: ignore[assignment]
+        elif kind is str:
+            data = message.encode("utf-8")  # type: ignore[union-attr]
+        elif isinstance(message, dict):
+            data = json_encode(message).encode("utf-8")
+        elif isinstance(message, (str, bytes, bytearray, memoryview)):
+            data = utf8(message) if isinstance(message, str) else bytes(message)
         else:
             raise TypeError(f"can't write message of type {type(message)!r}")
         self._message_bytes_out += len(data)
