@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import ssl
 import struct
@@ -692,5 +693,105 @@ def test_our_client_against_websockets_package_server() -> None:
             ws.close(1000, "bye")
             assert await ws.read_message() is None
             assert ws.close_code == 1000
+
+    run(main)
+
+
+def test_async_open_delays_messages_and_http_methods_refused() -> None:
+    seen: list[Any] = []
+
+    class SlowOpen(WebSocketHandler):
+        async def open(self) -> None:  # type: ignore[override]
+            for call in (
+                lambda: self.write("x"),
+                lambda: self.set_status(500),
+                lambda: self.redirect("/"),
+                lambda: self.finish(),
+            ):
+                try:
+                    call()
+                except RuntimeError:
+                    seen.append("refused")
+            await asyncio.sleep(0.05)
+            seen.append("opened")
+
+        def on_message(self, message: str | bytes) -> None:
+            seen.append(message)
+            self.write_message(f"got {message}")
+
+    async def main() -> None:
+        app = web.Application([("/", SlowOpen)])
+        sock, port = bind_unused_port()
+        server = httpserver.HTTPServer(app)
+        server.add_sockets([sock])
+        ws = await websocket_connect(f"ws://127.0.0.1:{port}/")
+        ws.write_message("early")
+        assert await ws.read_message() == "got early"
+        assert seen == ["refused"] * 4 + ["opened", "early"]
+        ws.close()
+        server.stop()
+
+    run(main)
+
+
+def test_exception_in_on_message_is_logged_and_aborts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    closed: list[int | None] = []
+
+    class Broken(WebSocketHandler):
+        def on_message(self, message: str | bytes) -> None:
+            raise ValueError("handler bug")
+
+        def on_close(self) -> None:
+            closed.append(self.close_code)
+
+    async def main() -> None:
+        app = web.Application([("/", Broken)])
+        sock, port = bind_unused_port()
+        server = httpserver.HTTPServer(app)
+        server.add_sockets([sock])
+        ws = await websocket_connect(f"ws://127.0.0.1:{port}/")
+        ws.write_message("boom")
+        assert await ws.read_message() is None
+        for _ in range(50):
+            if closed:
+                break
+            await asyncio.sleep(0.01)
+        assert closed == [None]
+        server.stop()
+
+    with caplog.at_level(logging.ERROR, "whirlwind.application"):
+        run(main)
+    assert any(
+        r.exc_info and isinstance(r.exc_info[1], ValueError) for r in caplog.records
+    )
+
+
+def test_slow_reader_stops_the_client_reading() -> None:
+    # The server floods; a client that does not read leaves data in TCP
+    # buffers instead of queueing every message in memory.
+    class Flood(WebSocketHandler):
+        async def open(self) -> None:  # type: ignore[override]
+            for _ in range(200):
+                await self.write_message("y" * 10_000)
+
+        def on_message(self, message: str | bytes) -> None:
+            pass
+
+    async def main() -> None:
+        app = web.Application([("/", Flood)])
+        sock, port = bind_unused_port()
+        server = httpserver.HTTPServer(app)
+        server.add_sockets([sock])
+        ws = await websocket_connect(f"ws://127.0.0.1:{port}/")
+        await asyncio.sleep(0.2)
+        assert len(ws._queue) <= 2
+        got = 0
+        while got < 200:
+            assert await ws.read_message() == "y" * 10_000
+            got += 1
+        ws.close()
+        server.stop()
 
     run(main)
