@@ -575,7 +575,7 @@ def test_hostile_frames_fail_the_connection(frames: bytes, code: int) -> None:
         server, port = await start(rec, websocket_max_message_size=1024)
         got, _ = await _expect_close(port, frames)
         assert got == code
-        await rec.closed
+        await rec.closed  # type: ignore[misc]
         # The server keeps serving other clients.
         ws = await websocket_connect(f"ws://127.0.0.1:{port}/ws")
         ws.write_message("still up")
@@ -717,7 +717,8 @@ def test_async_open_delays_messages_and_http_methods_refused() -> None:
 
         def on_message(self, message: str | bytes) -> None:
             seen.append(message)
-            self.write_message(f"got {message}")
+            assert isinstance(message, str)
+            self.write_message("got " + message)
 
     async def main() -> None:
         app = web.Application([("/", SlowOpen)])

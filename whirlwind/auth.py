@@ -138,14 +138,14 @@ class OpenIdMixin:
 
     def get_authenticated_user(
         self,
-        http_client: httpclient.AsyncHTTPClient | None = None,
+        http_client: httpclient.AsyncHTTPClient | _UserCallback | None = None,
         callback: _UserCallback | None = None,
     ) -> Any:
         """On the return from the provider, verify the assertion with it and
         return the user (``name``, ``email``, ``locale``, ``username``,
         ``claimed_id``, as available).  Raises `AuthError` if invalid."""
-        http_client, callback = _shift_callback(http_client, callback)
-        return _with_callback(self, self._verify(http_client), callback)
+        client, callback = _shift_callback(http_client, callback)
+        return _with_callback(self, self._verify(client), callback)
 
     async def _verify(
         self, http_client: httpclient.AsyncHTTPClient | None
@@ -320,7 +320,7 @@ class OAuthMixin:
 
     def get_authenticated_user(
         self,
-        http_client: httpclient.AsyncHTTPClient | None = None,
+        http_client: httpclient.AsyncHTTPClient | _UserCallback | None = None,
         callback: _UserCallback | None = None,
     ) -> Any:
         """On the return from the provider, trade the request token (from
@@ -329,8 +329,8 @@ class OAuthMixin:
         The user dict carries ``access_token`` (``key``, ``secret``) for
         later signed requests.  Raises `AuthError` on mismatch or failure.
         """
-        http_client, callback = _shift_callback(http_client, callback)
-        return _with_callback(self, self._get_user(http_client), callback)
+        client, callback = _shift_callback(http_client, callback)
+        return _with_callback(self, self._get_user(client), callback)
 
     async def _get_user(
         self, http_client: httpclient.AsyncHTTPClient | None
@@ -533,16 +533,16 @@ class OAuth2Mixin:
     def oauth2_request(
         self,
         url: str,
-        access_token: str | None = None,
+        access_token: str | _UserCallback | None = None,
         post_args: dict[str, Any] | None = None,
         callback: _UserCallback | None = None,
         **args: Any,
     ) -> Any:
         """GET (or POST with ``post_args``) ``url`` with ``access_token`` and
         ``args`` in the query; returns the decoded JSON."""
-        access_token, callback = _shift_callback(access_token, callback)
+        token, callback = _shift_callback(access_token, callback)
         return _with_callback(
-            self, self._oauth2_request(url, access_token, post_args, args), callback
+            self, self._oauth2_request(url, token, post_args, args), callback
         )
 
     async def _oauth2_request(
@@ -607,7 +607,7 @@ class TwitterMixin(OAuthMixin):
     def twitter_request(
         self,
         path: str,
-        access_token: dict[str, Any] | None = None,
+        access_token: dict[str, Any] | _UserCallback | None = None,
         post_args: dict[str, Any] | None = None,
         callback: _UserCallback | None = None,
         **args: Any,
@@ -692,16 +692,16 @@ class GoogleOAuth2Mixin(OAuth2Mixin):
         self,
         redirect_uri: str,
         code: str,
-        client_id: str | None = None,
+        client_id: str | _UserCallback | None = None,
         client_secret: str | None = None,
         callback: _UserCallback | None = None,
     ) -> Any:
         """Trade the authorization ``code`` for tokens; returns the token
         response (``access_token``, ``expires_in``, ...)."""
-        client_id, callback = _shift_callback(client_id, callback)
+        cid, callback = _shift_callback(client_id, callback)
         return _with_callback(
             self,
-            self._get_tokens(redirect_uri, code, client_id, client_secret),
+            self._get_tokens(redirect_uri, code, cid, client_secret),
             callback,
         )
 
@@ -807,18 +807,18 @@ class FacebookGraphMixin(OAuth2Mixin):
     def facebook_request(
         self,
         path: str,
-        access_token: str | None = None,
+        access_token: str | _UserCallback | None = None,
         post_args: dict[str, Any] | None = None,
         callback: _UserCallback | None = None,
         **args: Any,
     ) -> Any:
         """Call the Graph API at ``path`` (e.g. ``"/me/feed"``); POST with
         ``post_args``.  Returns the decoded JSON."""
-        access_token, callback = _shift_callback(access_token, callback)
+        token, callback = _shift_callback(access_token, callback)
         return _with_callback(
             self,
             self._oauth2_request(
-                self._FACEBOOK_BASE_URL + path, access_token, post_args, args
+                self._FACEBOOK_BASE_URL + path, token, post_args, args
             ),
             callback,
         )
