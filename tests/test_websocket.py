@@ -796,3 +796,79 @@ def test_slow_reader_stops_the_client_reading() -> None:
         server.stop()
 
     run(main)
+
+
+async def _read_server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    b0, b1 = await reader.readexactly(2)
+    assert not b1 & 0x80, "server frames must not be masked"
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return b0, await reader.readexactly(n)
+
+
+def test_randomly_fragmented_and_split_stream() -> None:
+    # Messages cut into random fragments, with pings between fragments, and
+    # the byte stream cut at random points (headers split across reads).
+    import random
+
+    rng = random.Random(6455)
+    messages: list[str | bytes] = []
+    for i in range(120):
+        size = rng.choice([0, 1, 5, 125, 126, 127, 300, 65535, 65536, 70_000])
+        if i % 2:
+            messages.append(rng.randbytes(size))
+        else:
+            messages.append("é" * (size // 2))
+    blob = bytearray()
+    for m in messages:
+        data = m.encode() if isinstance(m, str) else m
+        opcode = 0x1 if isinstance(m, str) else 0x2
+        cuts = sorted(rng.sample(range(len(data) + 1), k=min(2, len(data) + 1)))
+        pieces = [
+            data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)
+        ]
+        for j, piece in enumerate(pieces):
+            last = j == len(pieces) - 1
+            blob += _frame(opcode if j == 0 else 0x0, piece, fin=last)
+            if not last and rng.random() < 0.5:
+                blob += _frame(0x9, b"p%d" % j)
+
+    async def main() -> None:
+        rec = Recorder()
+        server, port = await start(rec)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_upgrade_request())
+        await reader.readuntil(b"\r\n\r\n")
+
+        async def send() -> None:
+            pos = 0
+            while pos < len(blob):
+                step = rng.choice([1, 2, 3, 7, 64, 1000, 40_000])
+                writer.write(bytes(blob[pos : pos + step]))
+                pos += step
+                await writer.drain()
+                if step < 8:
+                    await asyncio.sleep(0.0005)
+
+        sender = asyncio.ensure_future(send())
+        got: list[str | bytes] = []
+        while len(got) < len(messages):
+            b0, payload = await _read_server_frame(reader)
+            if b0 == 0x81:
+                got.append(payload.decode())
+            elif b0 == 0x82:
+                got.append(payload)
+            else:
+                assert b0 == 0x8A  # pongs for our pings
+        await sender
+        assert got == messages
+        writer.write(_frame(0x8, b"\x03\xe8"))
+        assert (await _read_server_frame(reader))[0] == 0x88
+        writer.close()
+        await writer.wait_closed()
+        server.stop()
+
+    run(main)
