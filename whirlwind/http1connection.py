@@ -14,10 +14,11 @@ Theory of operation (server):
 * One Task per connection (`HTTP1ServerConnection._server_request_loop`).
   Each request gets a light `HTTP1Connection`; the head is read with one
   stream read, parsed by `whirlwind.httputil` in linear time, and handed to
-  the delegate.  If the delegate's ``finish()`` returns an awaitable (a
-  whirlwind extension), it is awaited right here, so an application handler
-  runs inline in the connection's task: no Task, no Future and no timer per
-  request.  The next request is read at once; the loop only yields after 16
+  the delegate.  If the delegate's ``finish()`` returns a coroutine (a
+  whirlwind extension), it is stepped right here, so a handler that does not
+  suspend costs no Task, no Future and no timer; one that suspends continues
+  as a Task (Tornado's model) while the connection waits for its response.
+  The next request is read at once; the loop only yields after 16
   requests that were all already buffered (fairness), and waits for the
   previous response to drain when the peer is not reading (so pipelined
   responses never pile up in memory).
@@ -30,9 +31,11 @@ Theory of operation (server):
   last coding is not ``chunked`` or that repeats ``chunked``, bad chunk
   sizes or terminators, CR/LF inside chunk extensions, and bad trailers are
   all answered with an error status and a closed connection.  A declared
-  body over the limit gets 413 before any of it is read; a head over
-  ``max_header_size`` or with more than ``max_header_count`` fields gets 431;
-  transfer codings other than ``chunked`` get 501.
+  body over the limit gets 413 before any of it is read; more than
+  ``max_header_count`` fields get 431; transfer codings other than
+  ``chunked`` get 501.  A head over ``max_header_size`` makes the stream
+  raise `.UnsatisfiableReadError`, which closes the connection without an
+  answer (the stream's contract).
 * Error responses are written, the write side is shut down, and the input is
   drained for a moment before closing, so the peer reads the status line
   instead of a connection reset.
@@ -49,14 +52,23 @@ import logging
 import re
 import socket
 import ssl
-import sys
-import time
 import types
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from whirlwind import httputil
+from whirlwind._http1support import (
+    _close_after_flush,
+    _closed_future,
+    _GzipMessageDelegate,
+    _header_text,
+    _HeaderInjectionError,
+    _InContext,
+    _status_line,
+    _StatusError,
+    _Sweeper,
+    http_date,
+)
 from whirlwind.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
 __all__ = [
@@ -78,6 +90,10 @@ _YIELD_THRESHOLD = 256 * 1024
 _CHUNK_COST = 1024
 # Requests served back to back without suspending before we yield once.
 _PIPELINE_BURST = 16
+# Responses written while a handler runs inline are gathered ("corked") and
+# sent in one write, up to this many bytes; a pipelined burst of small
+# responses then costs one send() instead of one each.
+_CORK_MAX = 65536
 # A chunk-size line (size plus extensions) longer than this is refused.
 _MAX_CHUNK_LINE = 4096
 # Chunk extensions carry nothing we use; bound their total per body.
@@ -96,7 +112,6 @@ _CHUNK_EXT_BAD = re.compile(rb"[\x00-\x08\x0A-\x1F\x7F]")
 _TOKEN = httputil._ABNF.token.fullmatch
 _DIGITS = re.compile(r"[0-9]+")
 _CoroutineType = types.CoroutineType
-_TASK_CONTEXT = sys.version_info >= (3, 11)  # create_task(context=...)
 _HEXDIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
@@ -106,8 +121,8 @@ class HTTP1ConnectionParameters:
     :arg no_keep_alive: close the connection after each message.
     :arg chunk_size: the most body bytes given to ``data_received`` at once
         (default 64 KiB).
-    :arg max_header_size: the most bytes in a head (default 64 KiB); more is
-        answered with 431.
+    :arg max_header_size: the most bytes in a head (default 64 KiB); a
+        longer one closes the connection.
     :arg header_timeout: seconds to wait for a complete head (also the idle
         keep-alive timeout); None waits forever.
     :arg max_body_size: the most body bytes (default: the stream's
@@ -152,18 +167,6 @@ class HTTP1ConnectionParameters:
         self.max_header_count = max_header_count
 
 
-class _StatusError(httputil.HTTPInputError):
-    """Bad input that deserves a specific status code (400 when raised plain)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _HeaderInjectionError(httputil.HTTPOutputError, ValueError):
-    """CR or LF in an outgoing start line or header (nothing was written)."""
-
-
 class _QuietError(Exception):
     """A delegate raised; it was logged and the connection must close."""
 
@@ -176,94 +179,6 @@ def _error_response(code: int) -> bytes:
 
 
 _ERROR_RESPONSES = {c: _error_response(c) for c in (400, 413, 431, 501)}
-
-
-# -- cached pieces of responses ---------------------------------------------------
-
-_date_second = -1
-_date_value = ""
-
-
-def http_date() -> str:
-    """The current time as an HTTP date, recomputed at most once a second."""
-    global _date_second, _date_value
-    now = time.time()
-    sec = int(now)
-    if sec != _date_second:
-        _date_value = httputil.format_timestamp(now)
-        _date_second = sec
-    return _date_value
-
-
-_status_lines: dict[tuple[int, str], bytes] = {}
-
-
-def _status_line(code: int, reason: str) -> bytes:
-    line = _status_lines.get((code, reason))
-    if line is None:
-        if "\r" in reason or "\n" in reason:
-            raise _HeaderInjectionError(
-                f"Illegal characters (CR or LF) in reason {reason!r}"
-            )
-        line = f"HTTP/1.1 {code} {reason}\r\n".encode("latin1")
-        if len(_status_lines) < 512:
-            _status_lines[(code, reason)] = line
-    return line
-
-
-# -- deadline sweep -------------------------------------------------------------------
-
-
-class _Sweeper:
-    """Closes connections whose ``_deadline`` (loop time) has passed.
-
-    One per event loop.  Connections register once; per request they only
-    store a float.  The check runs every ``interval`` seconds (at most 1 s,
-    less when a registered timeout is shorter) while anything is registered.
-    """
-
-    _by_loop: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.members: set[Any] = set()
-        self.interval = 1.0
-        self.handle: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def add(cls, owner: Any, timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        sw = cls._by_loop.get(loop)
-        if sw is None:
-            sw = cls._by_loop[loop] = _Sweeper(loop)
-        sw.members.add(owner)
-        if timeout is not None:
-            sw.interval = max(0.02, min(sw.interval, timeout / 2))
-        if sw.handle is None:
-            sw.handle = loop.call_later(sw.interval, sw.sweep)
-
-    @classmethod
-    def discard(cls, owner: Any) -> None:
-        for sw in cls._by_loop.values():
-            sw.members.discard(owner)
-
-    def sweep(self) -> None:
-        self.handle = None
-        if self.loop.is_closed():
-            self._by_loop.pop(self.loop, None)
-            return
-        now = self.loop.time()
-        for owner in [m for m in self.members if 0.0 < m._deadline <= now]:
-            owner._deadline = 0.0
-            try:
-                owner._on_deadline()
-            except Exception:
-                gen_log.error("Error in connection timeout", exc_info=True)
-        if self.members:
-            self.handle = self.loop.call_later(self.interval, self.sweep)
-        else:
-            self.interval = 1.0
-            self._by_loop.pop(self.loop, None)
 
 
 # -- framing helpers ------------------------------------------------------------------
@@ -283,20 +198,26 @@ def parse_hex_int(s: str) -> int:
     return int(s, 16)
 
 
-def _content_length(headers: httputil.HTTPHeaders) -> int | None:
+def _content_length(
+    headers: httputil.HTTPHeaders, allow_list: bool = False
+) -> int | None:
     raw = headers._d.get("Content-Length")
     if raw is None:
         return None
-    if raw.__class__ is list or "," in raw:  # type: ignore[operator]
+    if raw.__class__ is list or "," in raw:
         values = raw if raw.__class__ is list else raw.split(",")  # type: ignore[union-attr]
         pieces = [v.strip(" \t") for v in values]
         if any(p != pieces[0] for p in pieces):
             raise _StatusError(
                 400, f"Multiple unequal Content-Lengths: {headers['Content-Length']!r}"
             )
-        raise _StatusError(
-            400, f"Duplicate Content-Length: {headers['Content-Length']!r}"
-        )
+        if not allow_list:
+            # Requests: a repeated length is a smuggling red flag (RFC 9112
+            # section 6.3 lets a server reject it).
+            raise _StatusError(
+                400, f"Duplicate Content-Length: {headers['Content-Length']!r}"
+            )
+        raw = pieces[0]
     value = cast(str, raw)
     if not (value.isascii() and value.isdigit()):
         raise _StatusError(400, f"Only integer Content-Length is allowed: {value}")
@@ -346,8 +267,8 @@ def _connection_tokens(headers: httputil.HTTPHeaders) -> list[str]:
     value = headers._d.get("Connection")
     if value is None:
         return []
-    text = value if value.__class__ is str else ",".join(value)  # type: ignore[arg-type]
-    return [t.strip(" \t").lower() for t in text.split(",")]  # type: ignore[union-attr]
+    text = ",".join(value) if value.__class__ is list else str(value)
+    return [t.strip(" \t").lower() for t in text.split(",")]
 
 
 def _parse_head(data: bytes, max_count: int) -> tuple[str, httputil.HTTPHeaders]:
@@ -398,6 +319,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._body_timeout = params.body_timeout
         self._write_finished = False
         self._read_finished = False
+        self._body_pending = False
         self._finish_future: asyncio.Future[None] | None = None
         self._disconnect_on_finish = False
         self._close_callback: Callable[[], None] | None = None
@@ -415,6 +337,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._in_body = False
         self._idle = False
         self._draining = False
+        self._corking = False  # only server connections cork
         #: Trailer fields of a chunked body that was read, if any.
         self.trailers: httputil.HTTPHeaders | None = None
 
@@ -447,6 +370,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     owner._deadline = (
                         asyncio.get_running_loop().time() + params.header_timeout
                     )
+                if owner._corking:
+                    owner._flush()
                 owner._idle = True
                 if owner._draining:
                     stream.close()
@@ -491,15 +416,23 @@ class HTTP1Connection(httputil.HTTPConnection):
             if chunked and version == "HTTP/1.0":
                 # RFC 9112 section 6.1: process, then close the connection.
                 self._disconnect_on_finish = True
-            content_length = _content_length(headers)
+            content_length = _content_length(headers, allow_list=is_client)
+            self._body_pending = bool(chunked or content_length)
+            owner = self._owner
+            if owner._corking and self._body_pending:
+                # Reading a body may wait for the network: answers to the
+                # earlier requests must not wait with it.
+                owner._flush()
             need_delegate_close = True
             try:
                 ret = delegate.headers_received(start_line, headers)
                 if ret is not None:
+                    if owner._corking:
+                        owner._flush()
                     await ret
             except httputil.HTTPInputError:
                 raise
-            except Exception as e:
+            except (Exception, asyncio.CancelledError) as e:
                 app_log.error("Uncaught exception", exc_info=True)
                 raise _QuietError() from e
             if self.stream is None:
@@ -543,6 +476,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     and headers._d.get("Expect") is not None
                     and headers["Expect"].lower() == "100-continue"
                 ):
+                    if self._owner._corking:
+                        self._owner._flush()
                     self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 await self._read_body_timed(chunked, content_length, delegate)
             self._read_finished = True
@@ -555,7 +490,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                             await ret
                     else:
                         need_delegate_close = False
-                        self._run_handler(delegate)
+                        await self._run_handler(delegate)
                 except httputil.HTTPInputError:
                     raise
                 except Exception as e:
@@ -567,6 +502,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 and not self.stream.closed()
             ):
                 # The response is still being produced elsewhere; wait.
+                # Whatever it writes from now on goes straight out.
+                if self._owner._corking:
+                    self._owner._flush()
                 self._finish_future = asyncio.get_running_loop().create_future()
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
@@ -600,16 +538,20 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self.stream is not None and not self.is_client:
                 self.stream.set_close_callback(None)
 
-    def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
-        """Call ``delegate.finish()``; run what it returns without a Task if possible.
+    async def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
+        """Call ``delegate.finish()`` and run the coroutine it may return inline.
 
-        A coroutine returned by ``finish()`` (a whirlwind extension) is
-        stepped right here, in a copy of the context so that context
-        variables never leak between requests on one connection.  If it
-        completes without suspending, no Task was created.  If it suspends,
-        the rest of it becomes a Task (as a Tornado handler would always be)
-        and the connection waits for the response in the usual way.
+        A coroutine returned by ``finish()`` (a whirlwind extension) runs in
+        this connection's Task, each step in a copy of the context so that
+        context variables never leak between requests on one connection.  If
+        it completes without suspending it costs no Task, Future or loop
+        iteration.  While it is suspended, a peer that disconnects triggers
+        the connection's close callback, as with Tornado.  The connection
+        *is* its Task, so ``asyncio.current_task()``, ``asyncio.timeout()``
+        and cancellation behave in a handler as in any coroutine.
         """
+        owner = self._owner
+        owner._corking = True
         ctx = contextvars.copy_context()
         ret = ctx.run(delegate.finish)
         if ret is None:
@@ -619,20 +561,26 @@ class HTTP1Connection(httputil.HTTPConnection):
                 first = ctx.run(ret.send, None)
             except StopIteration:
                 return
-            if _TASK_CONTEXT:
-                task = asyncio.get_running_loop().create_task(
-                    _resume(ret, first), context=ctx
-                )
-            else:
-                task = ctx.run(asyncio.ensure_future, _resume(ret, first))
-        elif isinstance(ret, asyncio.Future):
+            # It suspended: what it wrote so far goes out now, and the rest
+            # of its writes go straight to the stream.
+            owner._flush()
+            self.stream.set_close_callback(self._on_connection_close)
+            owner._in_handler = True
+            try:
+                await _InContext(ret, first, ctx)
+            finally:
+                owner._in_handler = False
+            return
+        # Some other awaitable (a Future from a Task the application made):
+        # the response is awaited below, like Tornado does.
+        owner._flush()
+        if isinstance(ret, asyncio.Future):
             if ret.done():
                 ret.result()
                 return
-            task = ret
+            ret.add_done_callback(self._on_handler_done)
         else:
-            task = asyncio.ensure_future(ret)
-        task.add_done_callback(self._on_handler_done)
+            asyncio.ensure_future(ret).add_done_callback(self._on_handler_done)
 
     def _on_handler_done(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -646,6 +594,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Send an error status, then close without a reset (lingering close)."""
         stream = self.stream
         self._response_started = self._write_finished = True
+        if self._owner._corking:
+            self._owner._flush()
         try:
             await stream.write(_ERROR_RESPONSES.get(code) or _error_response(code))
             sock = stream.socket
@@ -705,7 +655,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     await ret
             except httputil.HTTPInputError:
                 raise
-            except Exception as e:
+            except (Exception, asyncio.CancelledError) as e:
                 app_log.error("Uncaught exception", exc_info=True)
                 raise _QuietError() from e
 
@@ -908,6 +858,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         self._close_callback = None
         stream = self.stream
+        if self._owner._corking:
+            # A corked 101 answer must reach the peer before anything the
+            # new owner of the stream writes.
+            self._owner._flush()
         if stream is not None:
             stream.set_close_callback(None)
         self.stream = None  # type: ignore[assignment]
@@ -954,7 +908,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._chunking_output = (
                 req.method in ("POST", "PUT", "PATCH")
                 and "Content-Length" not in headers._d
-                and "Transfer-Encoding" not in headers._d
             )
             self._expected_content_remaining = None
         else:
@@ -975,6 +928,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 and "Content-Length" not in d
                 and "Transfer-Encoding" not in d
             )
+            if not self._read_finished and self._body_pending:
+                # Answering before the body was read: we will close.
+                self._disconnect_on_finish = True
             if request.version == "HTTP/1.1":
                 if self._disconnect_on_finish:
                     headers["Connection"] = "close"
@@ -990,7 +946,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._expected_content_remaining = None
         if self._chunking_output:
             headers["Transfer-Encoding"] = "chunked"
-        lines = [f"{n}: {v}" for n, v in headers.get_all()]
+        lines = [
+            f"{n}: {v}" if v.__class__ is str else f"{n}: {_header_text(v)}"
+            for n, v in headers.get_all()
+        ]
         if lines:
             block = "\r\n".join(lines)
             # Each separator adds exactly one CR and one LF; any other is
@@ -1014,7 +973,21 @@ class HTTP1Connection(httputil.HTTPConnection):
             return _closed_future()
         if chunk:
             data += self._format_chunk(chunk)
-        self._pending_write = w = stream.write(data)
+        return self._send(data)
+
+    def _send(self, data: bytes) -> asyncio.Future[None]:
+        owner = self._owner
+        if owner._corking:
+            cork = owner._cork
+            if owner._cork_size + len(data) <= _CORK_MAX:
+                cork.append(data)
+                owner._cork_size += len(data)
+                owner._cork_conn = self
+                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                fut.set_result(None)
+                return fut
+            owner._flush()  # keep the order, then write the big piece directly
+        self._pending_write = w = self.stream.write(data)
         return w  # type: ignore[no-any-return]
 
     def _format_chunk(self, chunk: bytes) -> bytes:
@@ -1036,8 +1009,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         stream = self.stream
         if stream is None or stream.closed():
             return _closed_future()
-        self._pending_write = w = stream.write(self._format_chunk(chunk))
-        return w  # type: ignore[no-any-return]
+        return self._send(self._format_chunk(chunk))
 
     def finish(self, trailers: httputil.HTTPHeaders | None = None) -> None:
         """End the message.  ``trailers`` are sent after a chunked body."""
@@ -1061,10 +1033,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                         "Illegal characters (CR or LF) in trailer"
                     )
                 tail += block.encode("latin1") + b"\r\n"
-            self._pending_write = stream.write(tail + b"\r\n")
+            self._send(tail + b"\r\n")
         self._write_finished = True
-        if not self._read_finished:
-            # The body was not read: the connection cannot be reused.
+        if not self._read_finished and (self.is_client or self._body_pending):
+            # The request body was not read: the connection cannot be reused.
             self._disconnect_on_finish = True
         if stream is None:
             return
@@ -1075,147 +1047,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             fut.set_result(None)
 
     def _close_after_flush(self) -> None:
+        owner = self._owner
+        if owner._corking:
+            owner._flush()
         _close_after_flush(self.stream, self._pending_write)
-
-
-class _Resume:
-    """Awaitable that carries on a coroutine already stepped once.
-
-    ``first`` is what the coroutine yielded on its first step (normally the
-    Future it waits for); the Task driving this object sees exactly what it
-    would have seen driving the coroutine from the start.
-    """
-
-    __slots__ = ("coro", "first")
-
-    def __init__(self, coro: Any, first: Any) -> None:
-        self.coro = coro
-        self.first = first
-
-    def __await__(self) -> Any:
-        coro = self.coro
-        to_yield = self.first
-        self.first = None
-        while True:
-            try:
-                sent = yield to_yield
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:
-                try:
-                    to_yield = coro.throw(e)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    to_yield = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _resume(coro: Any, first: Any) -> Any:
-    return await _Resume(coro, first)
-
-
-def _closed_future() -> asyncio.Future[None]:
-    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    fut.set_exception(StreamClosedError())
-    fut.exception()  # retrieved: no "never retrieved" warning
-    return fut
-
-
-def _close_after_flush(stream: IOStream, pending: Any) -> None:
-    """Close ``stream`` once ``pending`` (its last write) has been flushed."""
-    if stream.closed():
-        return
-    if pending is not None and stream.writing():
-        if not isinstance(pending, asyncio.Future):
-            pending = asyncio.ensure_future(pending)
-
-        def close(fut: asyncio.Future[None]) -> None:
-            if not fut.cancelled():
-                fut.exception()
-            stream.close()
-
-        pending.add_done_callback(close)
-    else:
-        stream.close()
-
-
-class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
-    """Decodes ``Content-Encoding: gzip`` bodies for the wrapped delegate.
-
-    Output is produced at most ``chunk_size`` bytes at a time and the total
-    is bounded by ``max_body_size`` (413), so a small bomb cannot expand in
-    memory.
-    """
-
-    def __init__(
-        self,
-        delegate: httputil.HTTPMessageDelegate,
-        chunk_size: int,
-        max_body_size: int,
-    ) -> None:
-        self._delegate = delegate
-        self._chunk_size = chunk_size
-        self._max_body_size = max_body_size
-        self._size = 0
-        self._decompressor: Any = None
-
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> Awaitable[None] | None:
-        if headers.get("Content-Encoding", "").lower() == "gzip":
-            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            headers.add("X-Consumed-Content-Encoding", headers["Content-Encoding"])
-            del headers["Content-Encoding"]
-        return self._delegate.headers_received(start_line, headers)
-
-    async def data_received(self, chunk: bytes) -> None:
-        if self._decompressor is None:
-            ret = self._delegate.data_received(chunk)
-            if ret is not None:
-                await ret
-            return
-        data = chunk
-        while data:
-            d = self._decompressor
-            if d.eof:
-                # Another gzip member follows (RFC 1952 allows several).
-                d = self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                out = d.decompress(data, self._chunk_size)
-            except zlib.error as e:
-                raise httputil.HTTPInputError(f"invalid gzip data: {e}") from e
-            if out:
-                await self._emit(out)
-            if d.eof:
-                data = d.unused_data
-            else:
-                tail = d.unconsumed_tail
-                if not out and len(tail) >= len(data):
-                    raise httputil.HTTPInputError("invalid gzip data: no progress")
-                data = tail
-
-    async def _emit(self, out: bytes) -> None:
-        self._size += len(out)
-        if self._size > self._max_body_size:
-            raise _StatusError(413, "decompressed body too large")
-        ret = self._delegate.data_received(out)
-        if ret is not None:
-            await ret
-
-    def finish(self) -> Awaitable[None] | None:
-        d = self._decompressor
-        if d is not None and not d.eof:
-            raise httputil.HTTPInputError("invalid gzip data: truncated")
-        return self._delegate.finish()  # type: ignore[func-returns-value]
-
-    def on_connection_close(self) -> None:
-        self._delegate.on_connection_close()
 
 
 def _log_serving_error(fut: asyncio.Future[None]) -> None:
@@ -1241,10 +1076,39 @@ class HTTP1ServerConnection:
         self._idle = False
         self._draining = False
         self._detached = False
+        # Corked response bytes (see _CORK_MAX) and the connection that wrote
+        # them last (its _pending_write becomes the real write).
+        self._in_handler = False  # an inline handler is suspended
+        self._corking = False
+        self._cork: list[bytes] = []
+        self._cork_size = 0
+        self._cork_conn: HTTP1Connection | None = None
+
+    def _flush(self) -> None:
+        """Send corked bytes in one write and stop corking."""
+        self._corking = False
+        cork = self._cork
+        if not cork:
+            return
+        data = cork[0] if len(cork) == 1 else b"".join(cork)
+        cork.clear()
+        self._cork_size = 0
+        conn = self._cork_conn
+        self._cork_conn = None
+        if not self.stream.closed():
+            w = self.stream.write(data)
+            if conn is not None:
+                conn._pending_write = w
 
     async def close(self) -> None:
-        """Close the connection; resolves once the serving loop has ended."""
+        """Close the connection; resolves once the serving loop has ended.
+
+        A handler still running inline on it is cancelled.
+        """
         self.stream.close()
+        fut = self._serving_future
+        if fut is not None and self._in_handler and not fut.done():
+            fut.cancel()
         if self._serving_future is not None:
             try:
                 await self._serving_future
@@ -1307,6 +1171,14 @@ class HTTP1ServerConnection:
                     conn.close()
                     return
                 last = conn
+                if self._corking and (
+                    not ok
+                    or self._detached
+                    or burst + 1 >= _PIPELINE_BURST
+                    or not stream._read_buffer_size
+                ):
+                    # Nothing more is waiting to be answered: send now.
+                    self._flush()
                 if not ok or self._detached:
                     return
                 # Back-pressure: a peer that pipelines without reading its
@@ -1324,6 +1196,8 @@ class HTTP1ServerConnection:
                         burst = 0
                         await asyncio.sleep(0)
         finally:
+            if self._corking:
+                self._flush()
             if timed:
                 _Sweeper.discard(self)
             if self._draining and not self._detached:

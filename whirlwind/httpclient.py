@@ -38,6 +38,10 @@ from io import BytesIO
 from typing import Any, cast
 
 from whirlwind import httputil
+from whirlwind.concurrent import (
+    future_set_exception_unless_cancelled,
+    future_set_result_unless_cancelled,
+)
 from whirlwind.ioloop import IOLoop
 from whirlwind.util import Configurable
 
@@ -152,7 +156,7 @@ class AsyncHTTPClient(Configurable):
             instance_cache = cls._async_clients()
         if instance_cache is not None and io_loop in instance_cache:
             return instance_cache[io_loop]
-        instance = super().__new__(cls, **kwargs)  # type: ignore[call-arg]
+        instance = super().__new__(cls, **kwargs)
         # Make sure the instance knows which cache to remove itself from.
         instance._instance_cache = instance_cache
         if instance_cache is not None:
@@ -160,7 +164,9 @@ class AsyncHTTPClient(Configurable):
         return cast(AsyncHTTPClient, instance)
 
     def initialize(self, defaults: dict[str, Any] | None = None) -> None:
-        self.io_loop = IOLoop.current()
+        io_loop = IOLoop.current()
+        assert io_loop is not None
+        self.io_loop: IOLoop = io_loop
         self.defaults = dict(HTTPRequest._DEFAULTS)
         if defaults is not None:
             self.defaults.update(defaults)
@@ -213,13 +219,11 @@ class AsyncHTTPClient(Configurable):
                     future.set_result(response)
                 self.io_loop.add_callback(callback, response)
                 return
-            if future.done():
-                return
             if response.error:
                 if raise_error or not response._error_is_response_code:
-                    future.set_exception(response.error)
+                    future_set_exception_unless_cancelled(future, response.error)
                     return
-            future.set_result(response)
+            future_set_result_unless_cancelled(future, response)
 
         self.fetch_impl(cast(HTTPRequest, proxy), handle_response)
         return future
@@ -319,7 +323,7 @@ class HTTPRequest:
         decompress_response: bool | None = None,
         ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
     ) -> None:
-        self.headers = headers  # type: ignore[assignment]
+        self.headers = headers
         if if_modified_since:
             self.headers["If-Modified-Since"] = httputil.format_timestamp(
                 if_modified_since
@@ -331,7 +335,7 @@ class HTTPRequest:
         self.proxy_auth_mode = proxy_auth_mode
         self.url = url
         self.method = method
-        self.body = body  # type: ignore[assignment]
+        self.body = body
         self.body_producer = body_producer
         self.auth_username = auth_username
         self.auth_password = auth_password
@@ -361,17 +365,13 @@ class HTTPRequest:
 
     @property
     def headers(self) -> httputil.HTTPHeaders:
-        # The setter accepts dicts; the getter always hands out HTTPHeaders.
+        # Whatever was set (a dict stays a dict); fetch() turns it into
+        # HTTPHeaders on its own copy.
         return self._headers  # type: ignore[return-value]
 
     @headers.setter
     def headers(self, value: dict[str, str] | httputil.HTTPHeaders | None) -> None:
-        if value is None:
-            self._headers = httputil.HTTPHeaders()
-        elif isinstance(value, httputil.HTTPHeaders):
-            self._headers = value
-        else:
-            self._headers = httputil.HTTPHeaders(value)
+        self._headers = httputil.HTTPHeaders() if value is None else value
 
     @property
     def body(self) -> bytes:

@@ -152,10 +152,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.queue.append((key, request, callback))
         timeout_handle = None
         if len(self.active) >= self.max_clients:
-            timeout = (
-                min(request.connect_timeout, request.request_timeout)
-                or request.connect_timeout
-                or request.request_timeout
+            # The smaller of the two, ignoring unset (None or 0) ones.
+            timeout = min(
+                (t for t in (request.connect_timeout, request.request_timeout) if t),
+                default=0,
             )
             if timeout:
                 timeout_handle = self.io_loop.call_later(
@@ -295,6 +295,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self._origin: tuple[Any, ...] = ()
         self._reused = False
         self._got_headers = False
+        self._attempt = 0
         task = asyncio.ensure_future(self.run())
         task.add_done_callback(_log_task_error)
 
@@ -335,7 +336,6 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         ):
             if getattr(request, key, None):
                 raise NotImplementedError(f"{key} not supported")
-        ssl_options = self._get_ssl_options(self.parsed.scheme)
         self._origin = (
             self.parsed.scheme,
             host,
@@ -362,6 +362,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             stream = self.client._checkout(self._origin)
         self._reused = stream is not None
         if stream is None:
+            ssl_options = self._get_ssl_options(self.parsed.scheme)
             stream = await self._connect(host, port, ssl_options, timeout)
             if stream is None:
                 return
@@ -397,6 +398,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             # Timed out while connecting.
             stream.close()
             return None
+        # Requests go out in a few writes (head, body): never wait for
+        # Nagle's algorithm.  Set once per connection; reused ones keep it.
+        stream.set_nodelay(True)
         return stream
 
     async def _exchange(self, stream: IOStream) -> None:
@@ -425,7 +429,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if request.user_agent:
             headers["User-Agent"] = request.user_agent
         elif headers.get("User-Agent") is None:
-            headers["User-Agent"] = f"Whirlwind/{version}"
+            headers["User-Agent"] = f"whirlwind/{version}"
         if not request.allow_nonstandard_methods:
             body_expected = request.method in ("POST", "PATCH", "PUT")
             body_present = request.body is not None or request.body_producer is not None
@@ -455,14 +459,16 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 max_body_size=self.max_body_size,
                 decompress=bool(request.decompress_response),
             ),
-            self.parsed_hostname,
+            None,
         )
         conn.write_headers(httputil.RequestStartLine(request.method, path, ""), headers)
+        attempt = self._attempt
         if request.expect_100_continue:
             ok = await conn.read_response(self)
         else:
             ok = await self._write_body(True)
-        self._after_response(ok)
+        if attempt == self._attempt:  # not superseded by a retry
+            self._after_response(ok)
 
     async def _write_body(self, start_read: bool) -> bool:
         conn = self.connection
@@ -506,6 +512,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if self._reused and not self._got_headers and self.final_callback is not None:
             # The idle connection died under us: one more try on a new one.
             self._reused = False
+            self._attempt += 1
             if self.stream is not None:
                 self.stream.set_close_callback(None)
                 self.stream.close()
@@ -545,16 +552,12 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         request = self.request
         if request.ssl_options is not None:
             return request.ssl_options
-        ctx = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH, cafile=request.ca_certs
+        return _client_context(
+            bool(request.validate_cert),
+            request.ca_certs,
+            request.client_cert,
+            request.client_key,
         )
-        if not request.validate_cert:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if request.client_cert is not None:
-            ctx.load_cert_chain(request.client_cert, request.client_key)
-        ctx.options |= ssl.OP_NO_COMPRESSION
-        return ctx
 
     # -- completion ------------------------------------------------------------
 
@@ -599,13 +602,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             if self.stream is not None:
                 self.stream.close()
             return True
-        # The request already finished (e.g. a timeout fired): ignore a
-        # late stream error.
-        return isinstance(value, StreamClosedError)
+        # The request already finished (a timeout fired, say): a late
+        # connect timeout or stream error has nobody left to tell.
+        return isinstance(value, (StreamClosedError, HTTPTimeoutError))
 
     # -- HTTPMessageDelegate ---------------------------------------------------
 
-    async def headers_received(  # type: ignore[override]
+    async def headers_received(
         self,
         first_line: httputil.ResponseStartLine | httputil.RequestStartLine,
         headers: httputil.HTTPHeaders,
@@ -687,7 +690,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self.code in (301, 302) and self.request.method == "POST"
         ):
             new_request.method = "GET"
-            new_request.body = None  # type: ignore[assignment]
+            new_request.body = None
             new_request.body_producer = None
             for h in (
                 "Content-Length",
@@ -724,7 +727,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if self._should_follow_redirect():
             return None
         if self.request.streaming_callback is not None:
-            return self.request.streaming_callback(chunk)  # type: ignore[func-returns-value]
+            return self.request.streaming_callback(chunk)
         self.chunks.append(chunk)
         return None
 
@@ -739,6 +742,25 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 self._handle_exception(type(error), error, None)
             else:
                 self._retry_or_fail(HTTPStreamClosedError("Connection closed"))
+
+
+@functools.lru_cache(maxsize=16)
+def _client_context(
+    validate_cert: bool,
+    ca_certs: str | None,
+    client_cert: str | None,
+    client_key: str | None,
+) -> ssl.SSLContext:
+    # Building a context loads the CA store (tens of milliseconds), so
+    # requests with the same TLS settings share one.
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_certs)
+    if not validate_cert:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        ctx.load_cert_chain(client_cert, client_key)
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    return ctx
 
 
 def _log_task_error(fut: asyncio.Future[None]) -> None:
