@@ -9,8 +9,9 @@
 # Consuming only moves _start; when everything is consumed both cursors go
 # back to 0 for free.  Before a read we make room for read_chunk_size bytes:
 # compact (memmove) only when the consumed prefix exceeds half the capacity,
-# otherwise grow by doubling.  Read interest stays armed while the stream
-# is open, but with no read pending only max(4 chunks, 256 KiB) (capped at
+# otherwise grow by doubling.  Read interest is armed by the first read or
+# close callback and then stays armed, but with no read pending only
+# max(4 chunks, 256 KiB) (capped at
 # max_buffer_size) is buffered: past that read interest is dropped and the
 # kernel pushes back on the sender, until a read consumes or asks for more.
 # A pending read may fill the buffer to max_buffer_size; if a full buffer
@@ -22,8 +23,11 @@
 # cursor (ww_scan.h: O(total bytes) whatever the chunking); regex reads run
 # pattern.search() over a zero-copy memoryview of the unconsumed bytes (a
 # regex cannot be resumed in general, so it is re-run from the start of the
-# unconsumed data, but only when new bytes arrived, and the fd is drained
-# before scanning, so the work is O(bytes x readiness events)); byte-count
+# unconsumed data, but only when new bytes arrived, i.e. once per read
+# syscall of up to read_chunk_size bytes: O(bytes x reads), so a regex read
+# should carry max_bytes, which bounds every search; the HTTP
+# head-end patterns \n\r?\n and \r?\n\r?\n have an exact resumable C scan,
+# ww_scan_blank_line, and never reach re); byte-count
 # reads compare sizes.  A satisfied read is delivered at once: the Future is
 # resolved (already done when the data was buffered), or a classic callback
 # is queued with loop.call_soon.
@@ -177,8 +181,12 @@ cdef class _Stream(IOSink):
         """Enter connect/handshake mode, or return to streaming (0)."""
         self._mode = mode
         if mode == MODE_STREAM and not self._closed:
-            self._arm_read()
-            if self._hooked:
+            # Read interest is armed by the first read (or a close callback)
+            # and then kept: a stream nobody reads yet reads nothing ahead,
+            # so start_tls right after accept or connect finds it idle.
+            if self._rkind != K_NONE or self._close_callback is not None:
+                self._arm_read()
+            if self._hooked and self._reg_read:
                 self._do_read()
                 if self._closed:
                     return
@@ -400,6 +408,16 @@ cdef class _Stream(IOSink):
             if self._rpartial and avail > 0:
                 return avail
             return -1
+        if kind == K_REGEX and self._rblank:
+            r = ww_scan_blank_line(self._buf + self._start, avail,
+                                   &self._rcursor, self._rmax)
+            if r >= 0:
+                return r
+            if r == WW_SCAN_TOO_LONG:
+                raise UnsatisfiableReadError(
+                    "regex %r not found within %d bytes"
+                    % (self._rregex.pattern, self._rmax))
+            return -1
         if kind == K_REGEX:
             if avail == self._rscanned and avail > 0:
                 return -1       # nothing new since the last failed search
@@ -613,6 +631,9 @@ cdef class _Stream(IOSink):
             regex = _compile_regex(regex)
         self._start_read(K_REGEX, callback)
         self._rregex = regex
+        # The HTTP head end has an exact C equivalent (ww_scan_blank_line).
+        self._rblank = (regex.flags == 0 and
+                        (regex.pattern == b"\n\r?\n" or regex.pattern == b"\r?\n\r?\n"))
         self._rmax = -1 if max_bytes is None else max_bytes
         fut = self._rfuture
         self._try_inline()

@@ -98,3 +98,13 @@ def _scan_delim(const unsigned char[:] buf, bytes delim, Py_ssize_t cursor,
     r = ww_scan_delim(p, buf.shape[0], PyBytes_AS_STRING(delim),
                       PyBytes_GET_SIZE(delim), &c, limit)
     return r, c
+
+
+def _scan_blank_line(const unsigned char[:] buf, Py_ssize_t cursor,
+                     Py_ssize_t limit=-1):
+    """Test hook for ww_scan_blank_line: returns (result, new_cursor)."""
+    cdef Py_ssize_t c = cursor
+    cdef Py_ssize_t r
+    cdef const char *p = <const char *>&buf[0] if buf.shape[0] else <const char *>""
+    r = ww_scan_blank_line(p, buf.shape[0], &c, limit)
+    return r, c
