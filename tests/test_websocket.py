@@ -13,7 +13,6 @@ import logging
 import os
 import ssl
 import struct
-import subprocess
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -142,20 +141,6 @@ def test_echo_text_binary_json_and_large() -> None:
         server.stop()
 
     run(main)
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    d = tmp_path_factory.mktemp("tls")
-    certfile, keyfile = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-keyout", str(keyfile), "-out", str(certfile),
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return str(certfile), str(keyfile)
 
 
 def test_wss_over_tls(cert: tuple[str, str]) -> None:
