@@ -8,8 +8,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from whirlwind.ioloop import IOLoop
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
@@ -50,6 +54,17 @@ def aio_loop(loop_factory: LoopFactory) -> Iterator[asyncio.AbstractEventLoop]:
         if not loop.is_closed():
             loop.close()
         _forget_closed_loops()
+
+
+@pytest.fixture
+def io_loop(aio_loop: asyncio.AbstractEventLoop) -> Iterator[IOLoop]:
+    """The current `.IOLoop` of ``aio_loop``, closed afterwards."""
+    from whirlwind.ioloop import IOLoop
+
+    loop = IOLoop.current()
+    assert loop is not None
+    yield loop
+    loop.close()
 
 
 def _forget_closed_loops() -> None:
