@@ -27,8 +27,8 @@ from whirlwind.iostream import (
     StreamBufferFullError,
     StreamClosedError,
     UnsatisfiableReadError,
-    _ssl_context,
 )
+from whirlwind.netutil import ssl_options_to_context
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
@@ -944,7 +944,7 @@ def test_classic_positional_forms(run: Runner) -> None:
 
 
 def test_tls_dict_options_and_classic_connect(
-    run: Runner, cert: tuple[Path, Path]
+    run: Runner, cert: tuple[str, str]
 ) -> None:
     # ssl_options as a dict of old wrap_socket keywords (Tornado's form):
     # the server loads certfile/keyfile, the client skips verification.
@@ -967,8 +967,8 @@ def test_tls_dict_options_and_classic_connect(
             )
             await wait_until(lambda: _accept_ready(listener))
             conn, _ = listener.accept()
-            server_ctx = _ssl_context(
-                {"certfile": str(crt), "keyfile": str(key)}, server_side=True
+            server_ctx = ssl_options_to_context(
+                {"certfile": crt, "keyfile": key}, server_side=True
             )
             server = SSLIOStream(
                 server_ctx.wrap_socket(
@@ -1024,7 +1024,7 @@ def test_read_until_regex_http_head_end(run: Runner) -> None:
 
 
 def test_start_tls_on_fresh_stream_after_delay(
-    run: Runner, cert: tuple[Path, Path]
+    run: Runner, cert: tuple[str, str]
 ) -> None:
     # A stream nobody has read from reads nothing ahead: the client's TLS
     # hello waits in the kernel until the server converts its stream.
