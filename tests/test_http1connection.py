@@ -2,10 +2,8 @@
 
 Hostile requests live in tests/corpus/<name>.<status>.http: each is sent raw
 to a server and must get exactly that status line, then a clean close
-(EOF, not a reset), and must never reach the application.  Status 000 means
-"closed without a response": a head over max_header_size makes the stream
-itself close the connection (its UnsatisfiableReadError contract), so no 431
-can be written there.
+(EOF, not a reset), and must never reach the application.  Status 000 would
+mean "closed without a response".
 """
 
 from __future__ import annotations

@@ -33,9 +33,8 @@ Theory of operation (server):
   all answered with an error status and a closed connection.  A declared
   body over the limit gets 413 before any of it is read; more than
   ``max_header_count`` fields get 431; transfer codings other than
-  ``chunked`` get 501.  A head over ``max_header_size`` makes the stream
-  raise `.UnsatisfiableReadError`, which closes the connection without an
-  answer (the stream's contract).
+  ``chunked`` get 501.  A head over ``max_header_size`` gets 431 (the
+  stream's head read fails without closing, so the answer can be written).
 * Error responses are written, the write side is shut down, and the input is
   drained for a moment before closing, so the peer reads the status line
   instead of a connection reset.

@@ -474,6 +474,14 @@ cdef class _Stream(IOSink):
             if pos >= 0:
                 self._finish_read(pos)
         except UnsatisfiableReadError as e:
+            if kind == K_HEAD:
+                # An HTTP head over its limit: fail only this read and keep
+                # the stream open, so the HTTP layer can answer 431 first.
+                fut = self._rfuture
+                self._clear_read()
+                if fut is not None and not fut.done():
+                    fut.set_exception(e)
+                return 0
             _gen_log.info("Unsatisfiable read, closing connection: %s" % e)
             self.close(exc_info=e)
         return 0
@@ -645,9 +653,10 @@ cdef class _Stream(IOSink):
 
         CR/LF bytes in front of it are dropped (they count against
         ``max_bytes``).  Returns a Future resolving to the head bytes, done
-        at once when the head is already buffered.  Raises
-        UnsatisfiableReadError (and closes the stream), like
-        read_until_regex, when the head does not end within ``max_bytes``.
+        at once when the head is already buffered.  When the head does not
+        end within ``max_bytes`` the Future fails with UnsatisfiableReadError
+        and, unlike the other reads, the stream stays open so that the HTTP
+        layer can answer 431 before closing.
         """
         self._start_read(K_HEAD, None)
         self._rmax = -1 if max_bytes is None else max_bytes
