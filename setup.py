@@ -17,7 +17,8 @@ directives = {
     "language_level": "3",
     "embedsignature": True,
     "embedsignature.format": "python",
-    "freethreading_compatible": True,
+    # Not freethreading_compatible yet: call_soon_threadsafe and the stream
+    # rely on the GIL, so a free-threaded build re-enables it on import.
 }
 if sys.platform == "win32":
     cflags = ["/O2"]

@@ -1,4 +1,4 @@
-# cython: language_level=3, embedsignature=True, embedsignature.format=python, freethreading_compatible=True
+# cython: language_level=3, embedsignature=True, embedsignature.format=python
 """whirlwind._core: the compiled pollers, loop core and buffered stream.
 
 One extension module so that the parts can call each other's cdef methods.
