@@ -1112,7 +1112,7 @@ class HTTP1ServerConnection:
         fut = self._serving_future
         if fut is not None and self._in_handler and not fut.done():
             fut.cancel()
-        if fut is not None:
+        if fut is not None and not fut.done():
             # wait() neither raises the loop's outcome (logged by its done
             # callback) nor cancels it if our own caller is cancelled.
             await asyncio.wait((fut,))
