@@ -291,6 +291,42 @@ def test_add_accept_handler_remover_stops_accepting() -> None:
     assert run(main()) == (0, b"queued")
 
 
+def test_ioloop_remove_handler_stops_accepting_and_the_socket_can_close() -> None:
+    # Tornado-era code stops an accept handler with
+    # IOLoop.current().remove_handler(sock), then closes the socket.
+    from whirlwind.ioloop import IOLoop
+
+    async def main() -> tuple[int, bytes]:
+        (sock,) = bind_sockets(0, "127.0.0.1")
+        port = sock.getsockname()[1]
+        count = 0
+        first = asyncio.Event()
+
+        def on_conn(conn: socket.socket, addr: Any) -> None:
+            nonlocal count
+            count += 1
+            conn.close()
+            first.set()
+
+        add_accept_handler(sock, on_conn)
+        with socket.create_connection(("127.0.0.1", port)):
+            await asyncio.wait_for(first.wait(), 5)
+        IOLoop.current().remove_handler(sock)
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(b"queued")
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            conn, _ = _accept_blocking(sock)  # nobody took it
+            with conn:
+                data = conn.recv(6)
+        sock.close()
+        for _ in range(5):  # a closed, unwatched socket raises nothing
+            await asyncio.sleep(0.01)
+        return count, data
+
+    assert run(main()) == (1, b"queued")
+
+
 def test_add_accept_handler_remove_inside_callback_stops_burst() -> None:
     async def main() -> tuple[int, int]:
         (sock,) = bind_sockets(0, "127.0.0.1")
