@@ -327,6 +327,35 @@ def test_ioloop_remove_handler_stops_accepting_and_the_socket_can_close() -> Non
     assert run(main()) == (1, b"queued")
 
 
+def test_listening_sockets_closed_without_removing_their_handler() -> None:
+    # `with closing(sock): add_accept_handler(sock, cb)` never calls the
+    # remover. The next listening socket often gets the same fd number and
+    # must still be served, with nothing logged or raised.
+    async def main() -> list[int]:
+        numbers = []
+        for _ in range(3):
+            (sock,) = bind_sockets(0, "127.0.0.1")
+            numbers.append(sock.fileno())
+            got = asyncio.Event()
+
+            def on_conn(
+                conn: socket.socket, addr: Any, got: asyncio.Event = got
+            ) -> None:
+                conn.close()
+                got.set()
+
+            add_accept_handler(sock, on_conn)
+            with socket.create_connection(sock.getsockname()):
+                await asyncio.wait_for(got.wait(), 5)
+            sock.close()
+            for _ in range(3):
+                await asyncio.sleep(0.01)
+        return numbers
+
+    numbers = run(main())
+    assert len(set(numbers)) == 1  # the reuse this test is about happened
+
+
 def test_add_accept_handler_remove_inside_callback_stops_burst() -> None:
     async def main() -> tuple[int, int]:
         (sock,) = bind_sockets(0, "127.0.0.1")

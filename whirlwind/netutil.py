@@ -241,7 +241,7 @@ class _Acceptor:
     ``IOLoop.current().remove_handler(sock)`` also stops accepting.
     """
 
-    __slots__ = ("sock", "callback", "io_loop", "removed", "watching")
+    __slots__ = ("sock", "fd", "callback", "io_loop", "removed", "watching")
 
     def __init__(
         self, sock: socket.socket, callback: Callable[[socket.socket, Any], None]
@@ -249,6 +249,7 @@ class _Acceptor:
         from whirlwind.ioloop import IOLoop
 
         self.sock = sock
+        self.fd = sock.fileno()  # the socket forgets it once closed
         self.callback = callback
         self.io_loop = IOLoop.current()
         self.removed = False
@@ -269,14 +270,17 @@ class _Acceptor:
                 continue
             except OSError as e:
                 if self.sock.fileno() == -1:
-                    return  # closed by a callback of this burst
+                    # Closed without removing us (or by a callback of this
+                    # burst): stop watching a number the OS may reuse.
+                    self.remove()
+                    return
                 if e.errno not in _ACCEPT_RESOURCE_ERRNOS:
                     raise
                 gen_log.error(
                     "accept() failed (%s); pausing for %.2fs", e, _ACCEPT_PAUSE
                 )
                 self.watching = False
-                self.io_loop.remove_handler(self.sock)
+                self.io_loop.remove_handler(self.fd)
                 self.io_loop.call_later(_ACCEPT_PAUSE, self.resume)
                 return
             callback(connection, address)
@@ -294,7 +298,7 @@ class _Acceptor:
         self.removed = True
         if self.watching and not self.io_loop.asyncio_loop.is_closed():
             # A no-op if the application already removed it from the IOLoop.
-            self.io_loop.remove_handler(self.sock)
+            self.io_loop.remove_handler(self.fd)
 
 
 def add_accept_handler(
