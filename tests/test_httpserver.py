@@ -262,6 +262,62 @@ def test_close_all_connections() -> None:
             s.close()
 
 
+def test_cancelling_the_connection_task_sends_the_answer_then_closes() -> None:
+    # The handler runs in its connection's Task. Cancelling that Task lets the
+    # handler answer, then the connection closes and the Task ends cancelled
+    # (the cancellation is not swallowed).
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def app(request: HTTPServerRequest) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.append(task)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            body = b"cancelled"
+            request.connection.write_headers(  # type: ignore[union-attr]
+                ResponseStartLine("HTTP/1.1", 503, "Service Unavailable"),
+                HTTPHeaders({"Content-Length": str(len(body))}),
+                body,
+            )
+            request.connection.finish()  # type: ignore[union-attr]
+            raise
+
+    with serve(app) as st, connect(st.port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert wait_for(lambda: bool(tasks))
+        st.call(tasks[0].cancel)
+        code, _, body = read_response(s)
+        assert (code, body) == (503, b"cancelled")
+        assert read_until_close(s) == (b"", True)
+        assert wait_for(lambda: st.call(tasks[0].done))
+        assert st.call(tasks[0].cancelled)
+        assert wait_for(lambda: not st.server._connections)  # type: ignore[union-attr]
+
+
+def test_close_all_connections_with_a_handler_suspended() -> None:
+    # close_all_connections cancels the suspended handler's Task; the caller
+    # is not itself cancelled by that, and returns once the loop has ended.
+    started = threading.Event()
+
+    async def app(request: HTTPServerRequest) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    with serve(app) as st, connect(st.port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert started.wait(5)
+
+        async def close_all() -> str:
+            await st.server.close_all_connections()  # type: ignore[union-attr]
+            return "returned"
+
+        assert st.call(close_all) == "returned"
+        assert not st.server._connections  # type: ignore[union-attr]
+        assert read_until_close(s) == (b"", True)
+
+
 def test_graceful_drain() -> None:
     release = threading.Event()
 

@@ -115,6 +115,40 @@ def test_handler_receives_the_object_it_was_given(io_loop: IOLoop) -> None:
     a.close()
 
 
+def test_a_closed_objects_stale_handler_gives_way_to_a_reused_fd(
+    io_loop: IOLoop,
+) -> None:
+    # A socket closed without remove_handler leaves its entry behind; when the
+    # OS hands the same number to a new socket, registering it must work and
+    # deliver events to the new handler only.
+    a, b = socket.socketpair()
+    stale: list[Any] = []
+    io_loop.add_handler(a, lambda obj, ev: stale.append(obj), IOLoop.READ)
+    number = a.fileno()
+    a.close()
+    c, d = socket.socketpair()
+    if d.fileno() == number:
+        c, d = d, c
+    assert c.fileno() == number, "the OS reuses the lowest free number"
+    got: list[Any] = []
+
+    def on_read(obj: Any, events: int) -> None:
+        got.append(obj.recv(10))
+        io_loop.stop()
+
+    io_loop.add_handler(c, on_read, IOLoop.READ)
+    with pytest.raises(ValueError):  # a live duplicate is still refused
+        io_loop.add_handler(c.fileno(), on_read, IOLoop.READ)
+    d.send(b"new")
+    fired = _stop_later(io_loop)
+    io_loop.start()
+    assert not fired
+    assert got == [b"new"] and stale == []
+    io_loop.remove_handler(c)
+    for sock in (b, c, d):
+        sock.close()
+
+
 def test_update_handler_to_read_only_stops_write_events(io_loop: IOLoop) -> None:
     a, b = socket.socketpair()
     events_seen: list[int] = []

@@ -249,6 +249,71 @@ def test_add_accept_handler_remover_stops_accepting() -> None:
     assert run(main()) == (0, b"queued")
 
 
+def test_ioloop_remove_handler_stops_accepting_and_the_socket_can_close() -> None:
+    # Tornado-era code stops an accept handler with
+    # IOLoop.current().remove_handler(sock), then closes the socket.
+    from whirlwind.ioloop import IOLoop
+
+    async def main() -> tuple[int, bytes]:
+        (sock,) = bind_sockets(0, "127.0.0.1")
+        port = sock.getsockname()[1]
+        count = 0
+        first = asyncio.Event()
+
+        def on_conn(conn: socket.socket, addr: Any) -> None:
+            nonlocal count
+            count += 1
+            conn.close()
+            first.set()
+
+        add_accept_handler(sock, on_conn)
+        with socket.create_connection(("127.0.0.1", port)):
+            await asyncio.wait_for(first.wait(), 5)
+        IOLoop.current().remove_handler(sock)
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(b"queued")
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            conn, _ = _accept_blocking(sock)  # nobody took it
+            with conn:
+                data = conn.recv(6)
+        sock.close()
+        for _ in range(5):  # a closed, unwatched socket raises nothing
+            await asyncio.sleep(0.01)
+        return count, data
+
+    assert run(main()) == (1, b"queued")
+
+
+def test_listening_sockets_closed_without_removing_their_handler() -> None:
+    # `with closing(sock): add_accept_handler(sock, cb)` never calls the
+    # remover. The next listening socket often gets the same fd number and
+    # must still be served, with nothing logged or raised.
+    async def main() -> list[int]:
+        numbers = []
+        for _ in range(3):
+            (sock,) = bind_sockets(0, "127.0.0.1")
+            numbers.append(sock.fileno())
+            got = asyncio.Event()
+
+            def on_conn(
+                conn: socket.socket, addr: Any, got: asyncio.Event = got
+            ) -> None:
+                conn.close()
+                got.set()
+
+            add_accept_handler(sock, on_conn)
+            with socket.create_connection(sock.getsockname()):
+                await asyncio.wait_for(got.wait(), 5)
+            sock.close()
+            for _ in range(3):
+                await asyncio.sleep(0.01)
+        return numbers
+
+    numbers = run(main())
+    assert len(set(numbers)) == 1  # the reuse this test is about happened
+
+
 def test_add_accept_handler_remove_inside_callback_stops_burst() -> None:
     async def main() -> tuple[int, int]:
         (sock,) = bind_sockets(0, "127.0.0.1")

@@ -11,6 +11,7 @@ import asyncio
 import io
 import logging
 import socket
+import ssl
 import subprocess
 import sys
 import unittest
@@ -270,3 +271,34 @@ def test_importing_testing_imports_no_http_layer() -> None:
     assert hasattr(testing, "AsyncHTTPTestCase") and hasattr(
         testing, "AsyncHTTPSTestCase"
     )
+
+
+def test_https_test_case_serves_tls_with_the_shipped_certificate() -> None:
+    # AsyncHTTPSTestCase works out of the box: the default certificate and key
+    # ship with the package, and the server really speaks TLS.
+    from whirlwind import web
+
+    opts = testing.AsyncHTTPSTestCase.default_ssl_options()
+    seen: dict[str, Any] = {}
+
+    class Hello(web.RequestHandler):
+        def get(self) -> None:
+            self.write(self.request.protocol)
+
+    class Case(testing.AsyncHTTPSTestCase):
+        __test__ = False
+
+        def get_app(self) -> web.Application:
+            return web.Application([("/", Hello)])
+
+        def test_fetch(self) -> None:
+            seen["url"] = self.get_url("/")
+            response = self.fetch("/")
+            seen["body"] = response.body
+
+    result = _run(Case)
+    assert result.wasSuccessful(), result.failures + result.errors
+    assert seen["url"].startswith("https://127.0.0.1:")
+    assert seen["body"] == b"https"
+    ctx = ssl.create_default_context(cafile=opts["certfile"])
+    ctx.load_cert_chain(opts["certfile"], opts["keyfile"])  # the pair matches

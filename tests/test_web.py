@@ -8,6 +8,7 @@ import gzip
 import json
 import logging
 import socket
+import sys
 from typing import Any
 
 import pytest
@@ -638,6 +639,37 @@ def test_on_connection_close() -> None:
                 break
             c.call(lambda: None)
         assert LongPoll.noticed
+
+
+class WaitForever(web.RequestHandler):
+    task: asyncio.Task[Any] | None = None
+
+    async def get(self) -> None:
+        WaitForever.task = asyncio.current_task()
+        await asyncio.Event().wait()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is 3.11+")
+def test_cancelling_the_handler_task_answers_500_quietly() -> None:
+    # Cancelling the Task a handler runs in (a shutdown, a TaskGroup) sends a
+    # 500 without logging an uncaught exception; the Task ends cancelled and
+    # the connection closes.
+    WaitForever.task = None
+    with serve(web.Application([("/", WaitForever)])) as c:
+        with socket.create_connection(("127.0.0.1", c.port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            for _ in range(200):
+                if WaitForever.task is not None:
+                    break
+                c.call(lambda: None)
+            task = WaitForever.task
+            assert task is not None
+            c.call(task.cancel)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 500 ")
+        assert c.call(task.cancelled)
 
 
 def test_http_error_str_and_messages() -> None:

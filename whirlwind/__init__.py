@@ -20,55 +20,54 @@ from typing import TYPE_CHECKING, Any
 version = "0.1.0.dev0"
 version_info = (0, 1, 0, -100)
 
-_SUBMODULES = frozenset(
-    {
-        "auth",
-        "autoreload",
-        "concurrent",
-        "escape",
-        "gen",
-        "http1connection",
-        "httpclient",
-        "httpserver",
-        "httputil",
-        "ioloop",
-        "iostream",
-        "locale",
-        "locks",
-        "log",
-        "loop",
-        "netutil",
-        "options",
-        "process",
-        "queues",
-        "routing",
-        "simple_httpclient",
-        "tcpclient",
-        "tcpserver",
-        "template",
-        "testing",
-        "util",
-        "web",
-        "websocket",
-        "wsgi",
-    }
-)
+# Submodules, importable lazily as attributes of the package. Tornado's
+# ``__all__`` lists its submodules (so ``from tornado import *`` and tools that
+# walk ``__all__`` import every module); whirlwind's does the same. The loop
+# helpers below stay reachable as attributes but are not in ``__all__``.
+__all__ = [
+    "auth",
+    "autoreload",
+    "concurrent",
+    "escape",
+    "gen",
+    "http1connection",
+    "httpclient",
+    "httpserver",
+    "httputil",
+    "ioloop",
+    "iostream",
+    "locale",
+    "locks",
+    "log",
+    "loop",
+    "netutil",
+    "options",
+    "platform",
+    "process",
+    "queues",
+    "routing",
+    "simple_httpclient",
+    "tcpclient",
+    "tcpserver",
+    "template",
+    "testing",
+    "util",
+    "web",
+    "websocket",
+    "wsgi",
+]
+_SUBMODULES = frozenset(__all__)
 _FROM_LOOP = frozenset(
     {"EventLoop", "EventLoopPolicy", "new_event_loop", "install", "run"}
 )
 
-__all__ = [
-    "EventLoop",
-    "EventLoopPolicy",
-    "install",
-    "new_event_loop",
-    "run",
-    "version",
-    "version_info",
-]
-
 if TYPE_CHECKING:
-    from whirlwind.loop import EventLoop, EventLoopPolicy, install, new_event_loop, run
+    # Redundant aliases mark these as re-exports for type checkers.
+    from whirlwind.loop import EventLoop as EventLoop
+    from whirlwind.loop import EventLoopPolicy as EventLoopPolicy
+    from whirlwind.loop import install as install
+    from whirlwind.loop import new_event_loop as new_event_loop
+    from whirlwind.loop import run as run
 
 
 def __getattr__(name: str) -> Any:

@@ -1109,11 +1109,10 @@ class HTTP1ServerConnection:
         fut = self._serving_future
         if fut is not None and self._in_handler and not fut.done():
             fut.cancel()
-        if self._serving_future is not None:
-            try:
-                await self._serving_future
-            except Exception:
-                pass
+        if fut is not None and not fut.done():
+            # wait() neither raises the loop's outcome (logged by its done
+            # callback) nor cancels it if our own caller is cancelled.
+            await asyncio.wait((fut,))
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Start serving with ``delegate`` (an `.HTTPServerConnectionDelegate`)."""
@@ -1160,12 +1159,16 @@ class HTTP1ServerConnection:
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     ok = await conn.read_response(request_delegate)
-                except (
-                    StreamClosedError,
-                    UnsatisfiableReadError,
-                    asyncio.CancelledError,
-                ):
+                except (StreamClosedError, UnsatisfiableReadError):
                     return
+                except asyncio.CancelledError:
+                    # The Task was cancelled (`close`, a TaskGroup, shutdown):
+                    # what the handler answered goes out, the connection
+                    # closes, and the Task ends cancelled as asyncio expects.
+                    if self._corking:
+                        self._flush()
+                    _close_after_flush(stream, conn._pending_write)
+                    raise
                 except Exception:
                     gen_log.error("Uncaught exception", exc_info=True)
                     conn.close()

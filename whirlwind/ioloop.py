@@ -475,6 +475,17 @@ class IOLoop(Configurable):
             pass
 
 
+def _is_closed(fileobj: Any) -> bool:
+    """True if ``fileobj`` (an object with ``fileno()``) is known to be closed."""
+    fileno = getattr(fileobj, "fileno", None)
+    if fileno is None:
+        return False  # a bare number: nothing tells
+    try:
+        return bool(fileno() < 0)
+    except (ValueError, OSError):
+        return True  # closed files raise
+
+
 class BaseAsyncIOLoop(IOLoop):
     """`IOLoop` implemented on an asyncio event loop (``self.asyncio_loop``)."""
 
@@ -524,7 +535,11 @@ class BaseAsyncIOLoop(IOLoop):
     ) -> None:
         fd_num, fileobj = self.split_fd(fd)
         if fd_num in self._handlers:
-            raise ValueError(f"fd {fd_num} added twice")
+            if not _is_closed(self._handlers[fd_num][0]):
+                raise ValueError(f"fd {fd_num} added twice")
+            # Its object was closed without remove_handler and the OS reused
+            # the number: the stale entry gives way.
+            self.remove_handler(fd_num)
         self._handlers[fd_num] = [fileobj, handler, 0]
         self._set_events(fd_num, events)
 

@@ -235,25 +235,28 @@ if hasattr(socket, "AF_UNIX"):
 
 
 class _Acceptor:
-    """The reader callback of one listening socket (see the theory above)."""
+    """The accept handler of one listening socket (see the theory above).
 
-    __slots__ = ("sock", "fd", "callback", "loop", "removed", "watching")
+    It is registered with `.IOLoop.add_handler`, as in Tornado, so that
+    ``IOLoop.current().remove_handler(sock)`` also stops accepting.
+    """
+
+    __slots__ = ("sock", "fd", "callback", "io_loop", "removed", "watching")
 
     def __init__(
-        self,
-        sock: socket.socket,
-        callback: Callable[[socket.socket, Any], None],
-        loop: asyncio.AbstractEventLoop,
+        self, sock: socket.socket, callback: Callable[[socket.socket, Any], None]
     ) -> None:
+        from whirlwind.ioloop import IOLoop
+
         self.sock = sock
-        self.fd = sock.fileno()
+        self.fd = sock.fileno()  # the socket forgets it once closed
         self.callback = callback
-        self.loop = loop
+        self.io_loop = IOLoop.current()
         self.removed = False
         self.watching = True
-        loop.add_reader(self.fd, self.on_readable)
+        self.io_loop.add_handler(sock, self.on_ready, IOLoop.READ)
 
-    def on_readable(self) -> None:
+    def on_ready(self, fd: Any, events: int) -> None:
         accept = self.sock.accept
         callback = self.callback
         for _ in range(_DEFAULT_BACKLOG):
@@ -266,28 +269,36 @@ class _Acceptor:
             except ConnectionAbortedError:
                 continue
             except OSError as e:
+                if self.sock.fileno() == -1:
+                    # Closed without removing us (or by a callback of this
+                    # burst): stop watching a number the OS may reuse.
+                    self.remove()
+                    return
                 if e.errno not in _ACCEPT_RESOURCE_ERRNOS:
                     raise
                 gen_log.error(
                     "accept() failed (%s); pausing for %.2fs", e, _ACCEPT_PAUSE
                 )
                 self.watching = False
-                self.loop.remove_reader(self.fd)
-                self.loop.call_later(_ACCEPT_PAUSE, self.resume)
+                self.io_loop.remove_handler(self.fd)
+                self.io_loop.call_later(_ACCEPT_PAUSE, self.resume)
                 return
             callback(connection, address)
 
     def resume(self) -> None:
-        if not self.removed and not self.watching and not self.loop.is_closed():
-            self.watching = True
-            self.loop.add_reader(self.fd, self.on_readable)
+        if self.removed or self.watching or self.sock.fileno() == -1:
+            return
+        self.watching = True
+        if not self.io_loop.asyncio_loop.is_closed():
+            self.io_loop.add_handler(self.sock, self.on_ready, self.io_loop.READ)
 
     def remove(self) -> None:
         if self.removed:
             return
         self.removed = True
-        if self.watching and not self.loop.is_closed():
-            self.loop.remove_reader(self.fd)
+        if self.watching and not self.io_loop.asyncio_loop.is_closed():
+            # A no-op if the application already removed it from the IOLoop.
+            self.io_loop.remove_handler(self.fd)
 
 
 def add_accept_handler(
@@ -301,8 +312,9 @@ def add_accept_handler(
 
     Returns a function that stops accepting: after it is called, ``callback`` is
     not called again, even for connections already accepted in the current burst.
+    ``IOLoop.current().remove_handler(sock)`` stops accepting too.
     """
-    return _Acceptor(sock, callback, _event_loop()).remove
+    return _Acceptor(sock, callback).remove
 
 
 def is_valid_ip(ip: str) -> bool:

@@ -336,6 +336,9 @@ class AsyncHTTPSTestCase(AsyncHTTPTestCase):
 
     @staticmethod
     def default_ssl_options() -> dict[str, Any]:
+        """A self-signed certificate for ``localhost``/127.0.0.1 shipped with
+        whirlwind (``whirlwind/test/test.crt``, as Tornado ships its own). Its
+        private key is public: use it for tests only."""
         here = os.path.dirname(__file__)
         return dict(
             certfile=os.path.join(here, "test", "test.crt"),
