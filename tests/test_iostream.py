@@ -885,6 +885,31 @@ def test_subclass_read_write_hooks_are_used(run: Runner) -> None:
 ROT = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"nopqrstuvwxyzabcdefghijklm")
 
 
+def test_read_from_fd_replaced_on_an_instance_is_used(run: Runner) -> None:
+    # Replacing the hook on one live stream (a wrapper, a test stub) takes
+    # effect for that stream's next reads.
+    async def main() -> None:
+        a, b = socket.socketpair()
+        plain, stream = IOStream(a), IOStream(b)
+        await plain.write(b"one\n")
+        assert await stream.read_until(b"\n") == b"one\n"
+        seen: list[int] = []
+        native = type(stream).read_from_fd
+
+        def counting(buf: memoryview) -> int | None:
+            seen.append(len(buf))
+            return native(stream, buf)
+
+        stream.read_from_fd = counting  # type: ignore[method-assign]
+        await plain.write(b"uryyb\n")
+        assert await stream.read_until(b"\n") == b"uryyb\n"
+        assert seen
+        plain.close()
+        stream.close()
+
+    run(main())
+
+
 def test_stream_is_a_compiled_sink_on_whirlwind_loop() -> None:
     # On whirlwind's loop the stream registers itself with the loop core
     # (no add_reader Handle); the fd table then refuses Python callbacks.

@@ -135,6 +135,13 @@ class BaseIOStream(_Stream):
             max_write_buffer_size,
         )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Replacing read_from_fd/write_to_fd on an instance (a test stub, a
+        # wrapper) must take effect: switch that stream to the hook path.
+        if name == "read_from_fd" or name == "write_to_fd":
+            self._use_hooks()
+        super().__setattr__(name, value)
+
     @property
     def io_loop(self) -> Any:
         """The `whirlwind.ioloop.IOLoop` of this stream's asyncio loop."""

@@ -372,6 +372,11 @@ cdef class _Stream(IOSink):
         self._hook_error(exc, what)
         return 0
 
+    def _use_hooks(self):
+        """Move bytes through read_from_fd/write_to_fd from now on (an
+        instance replaced one of them after the stream was made)."""
+        self._hooked = True
+
     def _hook_error(self, exc, what):
         # Tornado's wording: a reset is a normal close and is not logged.
         if not self._is_connreset(exc):
