@@ -1048,6 +1048,42 @@ def test_ww_handles_are_collected() -> None:
         loop.close()
 
 
+def test_ww_cycles_through_kept_handles_are_collected() -> None:
+    # handles are hidden from the cyclic GC only while the loop queues them
+    import weakref
+
+    loop = whirlwind.new_event_loop()
+    try:
+
+        class Owner:
+            def __init__(self) -> None:
+                self.fired = 0
+                self.timer = loop.call_later(0, self.on_timer)
+                self.soon = loop.call_soon(self.on_timer)
+                self.cancelled = loop.call_later(100, self.on_timer)
+                self.cancelled.cancel()
+
+            def on_timer(self) -> None:
+                self.fired += 1
+
+        owners = [Owner() for _ in range(200)]  # > 100: the heap is rebuilt
+        refs = [weakref.ref(o) for o in owners]
+        loop.call_later(0.01, loop.stop)
+        loop.run_forever()
+        assert all(o.fired == 2 for o in owners)
+        del owners
+        gc.collect()
+        assert all(r() is None for r in refs)
+        # queues cleared behind the loop's back must not crash
+        for _ in range(50):
+            loop.call_soon(print)
+        loop._ready.clear()
+        loop._scheduled.clear()
+        gc.collect()
+    finally:
+        loop.close()
+
+
 def test_ww_forked_child_refuses_to_run() -> None:
     if not hasattr(os, "fork"):
         pytest.skip("no fork")

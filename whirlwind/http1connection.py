@@ -44,11 +44,14 @@ Theory of operation (server):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import socket
 import ssl
+import sys
 import time
+import types
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -92,6 +95,8 @@ _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _CHUNK_EXT_BAD = re.compile(rb"[\x00-\x08\x0A-\x1F\x7F]")
 _TOKEN = httputil._ABNF.token.fullmatch
 _DIGITS = re.compile(r"[0-9]+")
+_CoroutineType = types.CoroutineType
+_TASK_CONTEXT = sys.version_info >= (3, 11)  # create_task(context=...)
 _HEXDIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
@@ -543,13 +548,14 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._read_finished = True
             if not self._write_finished or is_client:
                 try:
-                    ret = delegate.finish()
-                    need_delegate_close = False
-                    if ret is not None:
-                        # whirlwind extension: the handler runs inline.
-                        if not is_client:
-                            self.stream.set_close_callback(self._on_connection_close)
-                        await ret
+                    if is_client:
+                        ret = delegate.finish()
+                        need_delegate_close = False
+                        if ret is not None:
+                            await ret
+                    else:
+                        need_delegate_close = False
+                        self._run_handler(delegate)
                 except httputil.HTTPInputError:
                     raise
                 except Exception as e:
@@ -593,6 +599,48 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._close_callback = None
             if self.stream is not None and not self.is_client:
                 self.stream.set_close_callback(None)
+
+    def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
+        """Call ``delegate.finish()``; run what it returns without a Task if possible.
+
+        A coroutine returned by ``finish()`` (a whirlwind extension) is
+        stepped right here, in a copy of the context so that context
+        variables never leak between requests on one connection.  If it
+        completes without suspending, no Task was created.  If it suspends,
+        the rest of it becomes a Task (as a Tornado handler would always be)
+        and the connection waits for the response in the usual way.
+        """
+        ctx = contextvars.copy_context()
+        ret = ctx.run(delegate.finish)
+        if ret is None:
+            return
+        if type(ret) is _CoroutineType:
+            try:
+                first = ctx.run(ret.send, None)
+            except StopIteration:
+                return
+            if _TASK_CONTEXT:
+                task = asyncio.get_running_loop().create_task(
+                    _resume(ret, first), context=ctx
+                )
+            else:
+                task = ctx.run(asyncio.ensure_future, _resume(ret, first))
+        elif isinstance(ret, asyncio.Future):
+            if ret.done():
+                ret.result()
+                return
+            task = ret
+        else:
+            task = asyncio.ensure_future(ret)
+        task.add_done_callback(self._on_handler_done)
+
+    def _on_handler_done(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            app_log.error("Uncaught exception", exc_info=exc)
+            self.close()
 
     async def _reject(self, code: int) -> None:
         """Send an error status, then close without a reset (lingering close)."""
@@ -1028,6 +1076,46 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _close_after_flush(self) -> None:
         _close_after_flush(self.stream, self._pending_write)
+
+
+class _Resume:
+    """Awaitable that carries on a coroutine already stepped once.
+
+    ``first`` is what the coroutine yielded on its first step (normally the
+    Future it waits for); the Task driving this object sees exactly what it
+    would have seen driving the coroutine from the start.
+    """
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Any:
+        coro = self.coro
+        to_yield = self.first
+        self.first = None
+        while True:
+            try:
+                sent = yield to_yield
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:
+                try:
+                    to_yield = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    to_yield = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _resume(coro: Any, first: Any) -> Any:
+    return await _Resume(coro, first)
 
 
 def _closed_future() -> asyncio.Future[None]:

@@ -173,6 +173,9 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
 
     def on_close(self, server_conn: object) -> None:
         self._connections.discard(cast(HTTP1ServerConnection, server_conn))
+        cb = self.request_callback
+        if isinstance(cb, httputil.HTTPServerConnectionDelegate):
+            cb.on_close(server_conn)
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
 

@@ -52,6 +52,11 @@ class EventLoop(_LoopCore, asyncio.SelectorEventLoop):  # type: ignore[misc]
         # __cinit__; hand the facade to asyncio so it does not open its own
         super().__init__(selector=self._selector)
 
+    def close(self) -> None:
+        if not self.is_running():
+            self._release_queued()
+        super().close()
+
 
 def new_event_loop() -> EventLoop:
     """Create a new whirlwind `EventLoop`."""

@@ -27,6 +27,9 @@ cdef class Handle:
     cdef readonly bint _cancelled
     cdef public object _source_traceback
     cdef public object _repr
+    # _GC_* bits: this handle (and the context the loop copied for it) are
+    # untracked by the cyclic GC while only the loop's queues hold them
+    cdef unsigned char _gc_off
 
     # run the callback in its context; errors go to the exception handler,
     # KeyboardInterrupt/SystemExit propagate (-1)

@@ -36,6 +36,16 @@
 #   iteration, as asyncio does (with timeout 0 while callbacks are ready):
 #   skipping those polls was measured to gain little and it changes how I/O
 #   interleaves with callbacks (Tornado's SSL tests notice).
+# * GC pressure: every call_soon allocates a Handle and a context copy, both
+#   GC-tracked, and a queue of thousands of them made the cyclic GC walk them
+#   again and again (40 % of a call_soon in profiles).  A Handle the loop
+#   creates is therefore untracked, with the context it copied, while only
+#   the ready queue or the timer heap can reach it: the GC then treats them
+#   as roots, which is conservative (never frees a live object).  When the
+#   loop lets go of a handle (_gc_release: after running it, when dropping a
+#   cancelled timer, before close() clears the queues) both are tracked again
+#   if anything else still references them, so cycles through handles that
+#   users keep (`self._timer = loop.call_later(...)`) stay collectable.
 # * wake-ups: call_soon_threadsafe writes an eventfd (a pipe off Linux) only
 #   when no wake-up is pending; the loop drains it during dispatch and clears
 #   the flag.  Signals keep asyncio's socketpair (_make_self_pipe), whose
@@ -65,11 +75,18 @@ from asyncio import coroutines as _aio_coroutines
 from asyncio import events as _aio_events
 from asyncio import format_helpers as _aio_format_helpers
 from asyncio import futures as _aio_futures
+
+_aio_Future = _aio_futures.Future
 from asyncio.log import logger as _aio_logger
 
 
 cdef extern from "Python.h":
     PyObject **PySequence_Fast_ITEMS(object o)
+    void _ww_gc_track "PyObject_GC_Track"(PyObject *o)
+    void _ww_gc_untrack "PyObject_GC_UnTrack"(PyObject *o)
+    int _ww_gc_is_tracked "PyObject_GC_IsTracked"(PyObject *o)
+    Py_ssize_t _ww_refcnt "Py_REFCNT"(PyObject *o)
+    void _ww_set_size "Py_SET_SIZE"(object o, Py_ssize_t n)
     void _ww_incref "Py_INCREF"(PyObject *o)
     void _ww_decref "Py_DECREF"(PyObject *o)
 
@@ -82,6 +99,10 @@ cdef enum:
 
 cdef enum:
     _MIN_SCHEDULED_TIMER_HANDLES = 100
+
+cdef enum:
+    _GC_HANDLE = 1      # the Handle is untracked
+    _GC_CONTEXT = 2     # the context the loop copied for it is untracked
 
 cdef double _MAXIMUM_SELECT_TIMEOUT = 24 * 3600.0
 
@@ -131,6 +152,13 @@ cdef object _format_handle(object handle):
 @cython.auto_pickle(False)
 cdef class Handle:
     """A callback scheduled on whirlwind's loop (asyncio.Handle's API)."""
+
+    def __dealloc__(self):
+        # a handle freed while parked (a queue cleared behind the loop's
+        # back): its context must be GC-tracked before it is deallocated
+        if self._gc_off & _GC_CONTEXT and self._context is not None:
+            if not _ww_gc_is_tracked(<PyObject *>self._context):
+                _ww_gc_track(<PyObject *>self._context)
 
     def __init__(self, callback, args, loop, context=None):
         self._callback = callback
@@ -326,6 +354,32 @@ cdef void _sift_up(PyObject **items, Py_ssize_t pos) noexcept:
     items[pos] = item
 
 
+cdef inline void _gc_park(Handle h) noexcept:
+    # untrack a fresh handle (and its loop-made context) while it is queued
+    cdef unsigned char off = _GC_HANDLE
+    if h._gc_off & _GC_CONTEXT:
+        _ww_gc_untrack(<PyObject *>h._context)
+    _ww_gc_untrack(<PyObject *>h)
+    h._gc_off |= off
+
+
+cdef inline void _gc_release(Handle h) noexcept:
+    # The loop drops its reference to h (the caller holds one more).  The
+    # context is always tracked again: CPython's context dealloc unlinks it
+    # from the GC unconditionally.  h is tracked again if it outlives this.
+    cdef unsigned char off = h._gc_off
+    cdef PyObject *ctx
+    if off == 0:
+        return
+    h._gc_off = 0
+    if off & _GC_CONTEXT:
+        ctx = <PyObject *>h._context
+        if not _ww_gc_is_tracked(ctx):
+            _ww_gc_track(ctx)
+    if _ww_refcnt(<PyObject *>h) > 1 and not _ww_gc_is_tracked(<PyObject *>h):
+        _ww_gc_track(<PyObject *>h)
+
+
 # ---------------------------------------------------------------------------
 # The compiled fd watcher hook
 
@@ -461,7 +515,11 @@ cdef class _LoopCore:
 
     def create_future(self):
         """Create an asyncio.Future attached to this loop."""
-        return _aio_futures.Future(loop=self)
+        if self._running_thread == PyThread_get_thread_ident():
+            # running on this thread: Future() finds this loop as the running
+            # loop without a keyword-argument dict
+            return _aio_Future()
+        return _aio_Future(loop=self)
 
     def time(self):
         """The loop's clock: time.monotonic()'s clock, in seconds."""
@@ -482,10 +540,15 @@ cdef class _LoopCore:
         h._callback = callback
         h._args = args
         h._loop = self
-        h._context = PyContext_CopyCurrent() if context is None else context
+        if context is None:
+            h._context = PyContext_CopyCurrent()
+            h._gc_off = _GC_CONTEXT
+        else:
+            h._context = context
         if self._debug:
             h._source_traceback = _aio_format_helpers.extract_stack(_sys._getframe(0))
         PyList_Append(self._ready_list, h)
+        _gc_park(h)
         return h
 
     def call_soon(self, callback, *args, context=None):
@@ -539,7 +602,11 @@ cdef class _LoopCore:
         h._callback = callback
         h._args = args
         h._loop = self
-        h._context = PyContext_CopyCurrent() if context is None else context
+        if context is None:
+            h._context = PyContext_CopyCurrent()
+            h._gc_off = _GC_CONTEXT
+        else:
+            h._context = context
         h._when = when
         self._timer_seq += 1
         h._seq = self._timer_seq
@@ -549,6 +616,7 @@ cdef class _LoopCore:
             self._timers_cleanup()
         self._timer_push(h)
         h._scheduled = True
+        _gc_park(h)
         return h
 
     def call_at(self, when, callback, *args, context=None):
@@ -613,6 +681,7 @@ cdef class _LoopCore:
                 h = <TimerHandle>PyList_GET_ITEM(heap, i)
                 if h._cancelled:
                     h._scheduled = False
+                    _gc_release(h)
                 else:
                     PyList_Append(fresh, h)
             n = PyList_GET_SIZE(fresh)
@@ -626,7 +695,7 @@ cdef class _LoopCore:
             while PyList_GET_SIZE(heap) and (
                     <TimerHandle>PyList_GET_ITEM(heap, 0))._cancelled:
                 self._timer_cancelled_count -= 1
-                self._timer_pop()
+                _gc_release(self._timer_pop())
         return 0
 
     # -- running --------------------------------------------------------------
@@ -724,6 +793,7 @@ cdef class _LoopCore:
                 self._timer_pop()
                 if h._cancelled:
                     self._timer_cancelled_count -= 1
+                    _gc_release(h)
                 else:
                     PyList_Append(self._ready_list, h)
         self._run_ready()
@@ -732,8 +802,14 @@ cdef class _LoopCore:
     @cython.boundscheck(False)
     @cython.wraparound(False)
     cdef int _run_ready(self) except -1:
+        # The batch list is private while it runs (the loop queues new
+        # callbacks on the other list), so its slots are emptied in place
+        # (NULL, which list code tolerates) and its item array is kept for
+        # reuse: no allocation per iteration.
         cdef list batch = self._ready_list
         cdef Py_ssize_t n = PyList_GET_SIZE(batch), i = 0
+        cdef PyObject **items
+        cdef PyObject *p
         cdef object h
         cdef bint debug = self._debug
         if n == 0:
@@ -742,12 +818,16 @@ cdef class _LoopCore:
             self._spare = []
         self._ready_list = self._spare
         self._spare = None
+        items = PySequence_Fast_ITEMS(batch)
         try:
             while i < n:
-                h = batch[i]
-                batch[i] = None
+                p = items[i]
+                items[i] = NULL
                 i += 1
+                h = <object>p
+                _ww_decref(p)           # the list's reference, now held by h
                 if type(h) is Handle or type(h) is TimerHandle:
+                    _gc_release(<Handle>h)
                     if (<Handle>h)._cancelled:
                         continue
                     if debug:
@@ -766,7 +846,10 @@ cdef class _LoopCore:
                 self._ready_list[0:0] = batch[i:n]
             raise
         finally:
-            PyList_Clear(batch)
+            if i < n:
+                PyList_Clear(batch)     # drops the unrun slots' references
+            else:
+                _ww_set_size(batch, 0)  # every slot is NULL already
             if self._spare is None:
                 self._spare = batch
         return 0
@@ -984,6 +1067,15 @@ cdef class _LoopCore:
         return 0
 
     # -- closing ------------------------------------------------------------------
+
+    def _release_queued(self):
+        # called by EventLoop.close() before asyncio's close() clears the
+        # queues: give queued handles back to the cyclic GC
+        for h in self._ready_list:
+            if isinstance(h, Handle):
+                _gc_release(<Handle>h)
+        for h in self._scheduled:
+            _gc_release(<Handle>h)
 
     cdef int _close_core(self) except -1:
         # called by the selector facade's close(), at the end of asyncio's

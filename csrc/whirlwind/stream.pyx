@@ -134,7 +134,12 @@ cdef class _Stream(IOSink):
         self._is_socket = is_socket
         self._hooked = hooked
         self._loop = loop
-        self._create_future = loop.create_future
+        if type(loop).create_future is _base_create_future:
+            # asyncio's own create_future is Future(loop=loop): call the C
+            # Future type directly and skip one Python-level frame per read.
+            self._create_future = _partial(_Future, loop=loop)
+        else:
+            self._create_future = loop.create_future
         self._call_soon = loop.call_soon
         self._sink = loop if isinstance(loop, _LoopCore) else None
         # libuv stops a poll handle on POLLERR (uv__poll_io), so on uvloop a
@@ -923,7 +928,11 @@ cdef class _Stream(IOSink):
 
 cdef tuple _asyncio_future_types
 import asyncio as _asyncio
+import functools as _functools
 _asyncio_future_types = (_asyncio.Future,)
+cdef object _Future = _asyncio.Future
+cdef object _partial = _functools.partial
+cdef object _base_create_future = _asyncio.BaseEventLoop.create_future
 
 cdef dict _regex_cache = {}
 
