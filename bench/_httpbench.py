@@ -2,9 +2,11 @@
 
 Each peer server runs in its own process, started as ``python <bench script>
 --serve <peer>``: it binds 127.0.0.1 port 0, prints the port as its first
-stdout line and serves until killed. The driver pins servers to one CPU and
-wrk to another (``taskset``), warms each server up, runs wrk for a fixed
-time, and reads the server's CPU time from /proc around the measured run:
+stdout line and serves until killed. The driver starts every server, pins
+them to one CPU and wrk to another (``taskset``), warms each up, then runs
+wrk for a fixed time per peer, case and mode, in rounds that interleave the
+peers, and keeps each figure's best round. It reads the server's CPU time
+from /proc around each measured run:
 requests per server CPU-second is steadier than requests per wall second
 on a machine whose cores are shared with other work. Servers are stopped by
 their pid.
@@ -22,6 +24,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PIPELINE_LUA = os.path.join(HERE, "pipeline.lua")
@@ -134,12 +137,12 @@ def main(
     parser.add_argument("--peers", default=",".join(peers))
     parser.add_argument("--cases", default=",".join(cases))
     parser.add_argument("--modes", default="keepalive,pipelined")
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--wrk-cpu", default="1")
-    parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    parser.add_argument("--rounds", type=int, default=3, help="best of N rounds")
     args = parser.parse_args(argv)
     if args.serve:
         peers[args.serve]()
@@ -148,54 +151,63 @@ def main(
         sys.exit("wrk is needed: apt-get install -y wrk")
 
     modes = args.modes.split(",")
-    results: list[Result] = []
-    for peer in args.peers.split(","):
-        proc, port = start_server(script, peer, args.server_cpu)
-        try:
-            for case in args.cases.split(","):
+    peer_names = args.peers.split(",")
+    case_names = args.cases.split(",")
+    servers: dict[str, tuple[subprocess.Popen[str], int]] = {}
+    best: dict[tuple[str, str], Result] = {}
+    try:
+        for peer in peer_names:
+            servers[peer] = start_server(script, peer, args.server_cpu)
+        # Rounds interleave the peers, so a burst of load from other work on
+        # the machine hits one round of each rather than all runs of one.
+        for rnd in range(args.rounds):
+            for case in case_names:
                 path, expect = cases[case]
-                url = f"http://127.0.0.1:{port}{path}"
-                size = check_response(url, expect)
                 for mode in modes:
-                    pipeline = mode == "pipelined"
-                    kw = dict(
-                        connections=args.connections,
-                        pipeline=pipeline,
-                        cpu=args.wrk_cpu,
-                    )
-                    run_wrk(url, duration=args.warmup, **kw)  # type: ignore[arg-type]
-                    best: Result | None = None
-                    for _ in range(args.repeat):
+                    for peer in peer_names:
+                        proc, port = servers[peer]
+                        url = f"http://127.0.0.1:{port}{path}"
+                        kw: dict[str, Any] = dict(
+                            connections=args.connections,
+                            pipeline=mode == "pipelined",
+                            cpu=args.wrk_cpu,
+                        )
+                        if rnd == 0:
+                            size = check_response(url, expect)
+                            run_wrk(url, duration=args.warmup, **kw)
                         cpu0 = _cpu_seconds(proc.pid)
-                        rps, errors = run_wrk(url, duration=args.duration, **kw)  # type: ignore[arg-type]
+                        rps, errors = run_wrk(url, duration=args.duration, **kw)
                         cpu = _cpu_seconds(proc.pid) - cpu0
-                        total = rps * args.duration
+                        per_cpu = rps * args.duration / cpu if cpu else 0.0
+                        key = (peer, f"{case} {mode}")
+                        old = best.get(key)
                         r = Result(
                             peer,
-                            f"{case} {mode}",
-                            rps,
-                            total / cpu if cpu else 0.0,
-                            errors,
+                            key[1],
+                            max(rps, old.rps if old else 0.0),
+                            max(per_cpu, old.rps_per_cpu if old else 0.0),
+                            errors or (old.errors if old else ""),
                         )
-                        if best is None or r.rps > best.rps:
-                            best = r
-                    assert best is not None
-                    results.append(best)
-                    print(
-                        f"{peer:22} {case:6} {mode:10} {best.rps:10.0f} req/s"
-                        f" {best.rps_per_cpu:10.0f} req/CPU-s  ({size} B body) {best.errors}",
-                        flush=True,
-                    )
-        finally:
+                        best[key] = r
+                        print(
+                            f"round {rnd + 1} {peer:18} {case:6} {mode:10}"
+                            f" {rps:9.0f} req/s {per_cpu:9.0f} req/CPU-s"
+                            + (f" ({size} B body)" if rnd == 0 else "")
+                            + (f" {errors}" if errors else ""),
+                            flush=True,
+                        )
+    finally:
+        for proc, _ in servers.values():
             stop_server(proc)
-    print_table(results, args)
+    print_table(list(best.values()), args)
 
 
 def print_table(results: list[Result], args: argparse.Namespace) -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print()
     print(
-        f"wrk -t1 -c{args.connections} -d{args.duration}s (pipelined: {PIPELINE_DEPTH} deep),"
+        f"best of {args.rounds} rounds of wrk -t1 -c{args.connections}"
+        f" -d{args.duration:g}s (pipelined: {PIPELINE_DEPTH} deep),"
         f" server on CPU {args.server_cpu}, wrk on CPU {args.wrk_cpu},"
         f" load average {load:.1f}"
     )
