@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import http.client
 import logging
-import os
 import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from whirlwind.httpserver import HTTPServer
 
@@ -162,7 +163,11 @@ def serve(
 
 
 class LogCapture(logging.Handler):
-    """Collects records from the whirlwind loggers during a ``with`` block."""
+    """Collects records from the whirlwind loggers during a ``with`` block.
+
+    Records it sees are marked as expected, so `no_unexpected_logs` lets them
+    through.
+    """
 
     def __init__(self, name: str = "") -> None:
         super().__init__(logging.DEBUG)
@@ -170,6 +175,7 @@ class LogCapture(logging.Handler):
         self.logger = logging.getLogger(name)
 
     def emit(self, record: logging.LogRecord) -> None:
+        record.ww_expected = True
         self.records.append(record)
 
     def __enter__(self) -> LogCapture:
@@ -187,4 +193,26 @@ class LogCapture(logging.Handler):
         return [r.getMessage() for r in self.records if r.levelno >= min_level]
 
 
-STATIC_DIR = os.path.join(os.path.dirname(__file__), "web_static")
+class _Unexpected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "whirlwind.access" or getattr(record, "ww_expected", False):
+            return  # access lines are routine; expected ones were captured
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_logs() -> Iterator[None]:
+    """Fails a test that logs a warning or error it did not expect (wrap
+    expected ones in `LogCapture`). Import it into a test module to use it."""
+    handler = _Unexpected()
+    root = logging.getLogger("whirlwind")
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    assert not handler.records, [f"{r.name}: {r.getMessage()}" for r in handler.records]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests._web_support import serve
+from tests._web_support import no_unexpected_logs, serve  # noqa: F401
 from whirlwind import httputil, web
 from whirlwind.routing import (
     AnyMatches,

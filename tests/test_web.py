@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests._web_support import LogCapture, serve
+from tests._web_support import LogCapture, no_unexpected_logs, serve  # noqa: F401
 from whirlwind import httputil, template, web
 from whirlwind.ioloop import IOLoop
 from whirlwind.log import access_log, app_log, gen_log

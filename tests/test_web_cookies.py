@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-from tests._web_support import LogCapture, serve
+from tests._web_support import LogCapture, no_unexpected_logs, serve  # noqa: F401
 from whirlwind import web
 from whirlwind._web_cookies import _xor_mask
 from whirlwind.log import gen_log

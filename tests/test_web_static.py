@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests._web_support import Client, LogCapture, serve
+from tests._web_support import Client, LogCapture, no_unexpected_logs, serve  # noqa: F401
 from whirlwind import web
 from whirlwind.log import gen_log
 

@@ -516,10 +516,12 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             self.write(chunk)
         if not self._headers_written:
             headers = self._headers
+            # Canonical names can be looked up in the raw mapping directly.
+            names: Any = headers._d if _PRENORMALIZED_HEADERS else headers
             if (
                 self._status_code == 200
                 and self.request.method in ("GET", "HEAD")
-                and "Etag" not in headers
+                and "Etag" not in names
             ):
                 self.set_etag_header()
                 if self.check_etag_header():
@@ -531,11 +533,11 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                         f"Cannot send body with status code HTTP{self._status_code}"
                     )
                 self._clear_representation_headers()
-            elif "Content-Length" not in headers:
+            elif "Content-Length" not in names:
                 size = 0
                 for part in self._write_buffer:
                     size += len(part)
-                headers["Content-Length"] = str(size)
+                names["Content-Length"] = str(size)
         conn = self.request.connection
         assert conn is not None
         conn.set_close_callback(None)  # type: ignore[attr-defined]

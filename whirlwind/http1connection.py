@@ -283,7 +283,9 @@ def parse_hex_int(s: str) -> int:
     return int(s, 16)
 
 
-def _content_length(headers: httputil.HTTPHeaders) -> int | None:
+def _content_length(
+    headers: httputil.HTTPHeaders, allow_list: bool = False
+) -> int | None:
     raw = headers._d.get("Content-Length")
     if raw is None:
         return None
@@ -294,9 +296,13 @@ def _content_length(headers: httputil.HTTPHeaders) -> int | None:
             raise _StatusError(
                 400, f"Multiple unequal Content-Lengths: {headers['Content-Length']!r}"
             )
-        raise _StatusError(
-            400, f"Duplicate Content-Length: {headers['Content-Length']!r}"
-        )
+        if not allow_list:
+            # Requests: a repeated length is a smuggling red flag (RFC 9112
+            # section 6.3 lets a server reject it).
+            raise _StatusError(
+                400, f"Duplicate Content-Length: {headers['Content-Length']!r}"
+            )
+        raw = pieces[0]
     value = cast(str, raw)
     if not (value.isascii() and value.isdigit()):
         raise _StatusError(400, f"Only integer Content-Length is allowed: {value}")
@@ -346,7 +352,7 @@ def _connection_tokens(headers: httputil.HTTPHeaders) -> list[str]:
     value = headers._d.get("Connection")
     if value is None:
         return []
-    text = value if value.__class__ is str else ",".join(value)  # type: ignore[arg-type]
+    text = ",".join(value) if value.__class__ is list else str(value)  # type: ignore[arg-type]
     return [t.strip(" \t").lower() for t in text.split(",")]  # type: ignore[union-attr]
 
 
@@ -398,6 +404,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._body_timeout = params.body_timeout
         self._write_finished = False
         self._read_finished = False
+        self._body_pending = False
         self._finish_future: asyncio.Future[None] | None = None
         self._disconnect_on_finish = False
         self._close_callback: Callable[[], None] | None = None
@@ -491,7 +498,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             if chunked and version == "HTTP/1.0":
                 # RFC 9112 section 6.1: process, then close the connection.
                 self._disconnect_on_finish = True
-            content_length = _content_length(headers)
+            content_length = _content_length(headers, allow_list=is_client)
+            self._body_pending = bool(chunked or content_length)
             need_delegate_close = True
             try:
                 ret = delegate.headers_received(start_line, headers)
@@ -499,7 +507,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     await ret
             except httputil.HTTPInputError:
                 raise
-            except Exception as e:
+            except (Exception, asyncio.CancelledError) as e:
                 app_log.error("Uncaught exception", exc_info=True)
                 raise _QuietError() from e
             if self.stream is None:
@@ -705,7 +713,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     await ret
             except httputil.HTTPInputError:
                 raise
-            except Exception as e:
+            except (Exception, asyncio.CancelledError) as e:
                 app_log.error("Uncaught exception", exc_info=True)
                 raise _QuietError() from e
 
@@ -954,7 +962,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._chunking_output = (
                 req.method in ("POST", "PUT", "PATCH")
                 and "Content-Length" not in headers._d
-                and "Transfer-Encoding" not in headers._d
             )
             self._expected_content_remaining = None
         else:
@@ -975,6 +982,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 and "Content-Length" not in d
                 and "Transfer-Encoding" not in d
             )
+            if not self._read_finished and self._body_pending:
+                # Answering before the body was read: we will close.
+                self._disconnect_on_finish = True
             if request.version == "HTTP/1.1":
                 if self._disconnect_on_finish:
                     headers["Connection"] = "close"
@@ -990,7 +1000,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._expected_content_remaining = None
         if self._chunking_output:
             headers["Transfer-Encoding"] = "chunked"
-        lines = [f"{n}: {v}" for n, v in headers.get_all()]
+        lines = [
+            f"{n}: {v}" if v.__class__ is str else f"{n}: {_header_text(v)}"
+            for n, v in headers.get_all()
+        ]
         if lines:
             block = "\r\n".join(lines)
             # Each separator adds exactly one CR and one LF; any other is
@@ -1063,8 +1076,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 tail += block.encode("latin1") + b"\r\n"
             self._pending_write = stream.write(tail + b"\r\n")
         self._write_finished = True
-        if not self._read_finished:
-            # The body was not read: the connection cannot be reused.
+        if not self._read_finished and (self.is_client or self._body_pending):
+            # The request body was not read: the connection cannot be reused.
             self._disconnect_on_finish = True
         if stream is None:
             return
@@ -1118,6 +1131,13 @@ async def _resume(coro: Any, first: Any) -> Any:
     return await _Resume(coro, first)
 
 
+def _header_text(value: Any) -> str:
+    # Values given as bytes go out as the same bytes.
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin1")
+    return str(value)
+
+
 def _closed_future() -> asyncio.Future[None]:
     fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     fut.set_exception(StreamClosedError())
@@ -1161,6 +1181,7 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
         self._chunk_size = chunk_size
         self._max_body_size = max_body_size
         self._size = 0
+        self._fed = False  # compressed bytes seen (a HEAD answer has none)
         self._decompressor: Any = None
 
     def headers_received(
@@ -1181,6 +1202,8 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
                 await ret
             return
         data = chunk
+        if data:
+            self._fed = True
         while data:
             d = self._decompressor
             if d.eof:
@@ -1210,7 +1233,7 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
 
     def finish(self) -> Awaitable[None] | None:
         d = self._decompressor
-        if d is not None and not d.eof:
+        if d is not None and self._fed and not d.eof:
             raise httputil.HTTPInputError("invalid gzip data: truncated")
         return self._delegate.finish()  # type: ignore[func-returns-value]
 

@@ -169,8 +169,9 @@ class HTTPHeaders(collections.abc.MutableMapping[str, str]):
     ('a=1,b=2', ['a=1', 'b=2'])
     """
 
-    # _d maps a normalised name to its value: a str when the header occurs
-    # once (the common case, no list allocated), a list of str when repeated.
+    # _d maps a normalised name to its value: the value itself when the
+    # header occurs once (the common case, no list allocated), a list of
+    # values when repeated.
     # _joined caches the comma-joined value of repeated headers.
     __slots__ = ("_d", "_joined")
 
@@ -179,7 +180,7 @@ class HTTPHeaders(collections.abc.MutableMapping[str, str]):
         self._joined: dict[str, str] = {}
         if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
             for k, v in args[0]._d.items():
-                self._d[k] = v if v.__class__ is str else list(v)
+                self._d[k] = list(v) if v.__class__ is list else v
         elif args or kwargs:
             self.update(*args, **kwargs)
 
@@ -201,11 +202,11 @@ class HTTPHeaders(collections.abc.MutableMapping[str, str]):
         old = d.get(norm)
         if old is None:
             d[norm] = value
-        elif old.__class__ is str:
-            d[norm] = [old, value]  # type: ignore[list-item]
+        elif old.__class__ is list:
+            old.append(value)  # type: ignore[union-attr]
             self._joined.pop(norm, None)
         else:
-            old.append(value)  # type: ignore[union-attr]
+            d[norm] = [old, value]  # type: ignore[list-item]
             self._joined.pop(norm, None)
 
     def get_list(self, name: str) -> list[str]:
@@ -213,18 +214,18 @@ class HTTPHeaders(collections.abc.MutableMapping[str, str]):
         v = self._d.get(_normalize_header(name))
         if v is None:
             return []
-        if v.__class__ is str:
-            return [v]  # type: ignore[list-item]
-        return v  # type: ignore[return-value]
+        if v.__class__ is list:
+            return v  # type: ignore[return-value]
+        return [v]  # type: ignore[list-item]
 
     def get_all(self) -> Iterable[tuple[str, str]]:
         """Yield every ``(name, value)`` pair; repeated names come once per value."""
         for name, v in self._d.items():
-            if v.__class__ is str:
-                yield name, v  # type: ignore[misc]
-            else:
-                for value in v:
+            if v.__class__ is list:
+                for value in v:  # type: ignore[union-attr]
                     yield name, value
+            else:
+                yield name, v  # type: ignore[misc]
 
     def parse_line(self, line: str) -> None:
         """Add one ``Name: value`` line (a trailing CRLF or LF is allowed)."""
@@ -278,7 +279,7 @@ class HTTPHeaders(collections.abc.MutableMapping[str, str]):
     def __getitem__(self, name: str) -> str:
         norm = _normalize_header(name)
         v = self._d[norm]
-        if v.__class__ is str:
+        if v.__class__ is not list:
             return v  # type: ignore[return-value]
         joined = self._joined.get(norm)
         if joined is None:
