@@ -50,13 +50,23 @@ import re
 import socket
 import ssl
 import sys
-import time
 import types
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from whirlwind import httputil
+from whirlwind._http1support import (
+    _close_after_flush,
+    _closed_future,
+    _GzipMessageDelegate,
+    _header_text,
+    _HeaderInjectionError,
+    _resume,
+    _status_line,
+    _StatusError,
+    _Sweeper,
+    http_date,
+)
 from whirlwind.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
 __all__ = [
@@ -152,18 +162,6 @@ class HTTP1ConnectionParameters:
         self.max_header_count = max_header_count
 
 
-class _StatusError(httputil.HTTPInputError):
-    """Bad input that deserves a specific status code (400 when raised plain)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _HeaderInjectionError(httputil.HTTPOutputError, ValueError):
-    """CR or LF in an outgoing start line or header (nothing was written)."""
-
-
 class _QuietError(Exception):
     """A delegate raised; it was logged and the connection must close."""
 
@@ -176,94 +174,6 @@ def _error_response(code: int) -> bytes:
 
 
 _ERROR_RESPONSES = {c: _error_response(c) for c in (400, 413, 431, 501)}
-
-
-# -- cached pieces of responses ---------------------------------------------------
-
-_date_second = -1
-_date_value = ""
-
-
-def http_date() -> str:
-    """The current time as an HTTP date, recomputed at most once a second."""
-    global _date_second, _date_value
-    now = time.time()
-    sec = int(now)
-    if sec != _date_second:
-        _date_value = httputil.format_timestamp(now)
-        _date_second = sec
-    return _date_value
-
-
-_status_lines: dict[tuple[int, str], bytes] = {}
-
-
-def _status_line(code: int, reason: str) -> bytes:
-    line = _status_lines.get((code, reason))
-    if line is None:
-        if "\r" in reason or "\n" in reason:
-            raise _HeaderInjectionError(
-                f"Illegal characters (CR or LF) in reason {reason!r}"
-            )
-        line = f"HTTP/1.1 {code} {reason}\r\n".encode("latin1")
-        if len(_status_lines) < 512:
-            _status_lines[(code, reason)] = line
-    return line
-
-
-# -- deadline sweep -------------------------------------------------------------------
-
-
-class _Sweeper:
-    """Closes connections whose ``_deadline`` (loop time) has passed.
-
-    One per event loop.  Connections register once; per request they only
-    store a float.  The check runs every ``interval`` seconds (at most 1 s,
-    less when a registered timeout is shorter) while anything is registered.
-    """
-
-    _by_loop: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.members: set[Any] = set()
-        self.interval = 1.0
-        self.handle: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def add(cls, owner: Any, timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        sw = cls._by_loop.get(loop)
-        if sw is None:
-            sw = cls._by_loop[loop] = _Sweeper(loop)
-        sw.members.add(owner)
-        if timeout is not None:
-            sw.interval = max(0.02, min(sw.interval, timeout / 2))
-        if sw.handle is None:
-            sw.handle = loop.call_later(sw.interval, sw.sweep)
-
-    @classmethod
-    def discard(cls, owner: Any) -> None:
-        for sw in cls._by_loop.values():
-            sw.members.discard(owner)
-
-    def sweep(self) -> None:
-        self.handle = None
-        if self.loop.is_closed():
-            self._by_loop.pop(self.loop, None)
-            return
-        now = self.loop.time()
-        for owner in [m for m in self.members if 0.0 < m._deadline <= now]:
-            owner._deadline = 0.0
-            try:
-                owner._on_deadline()
-            except Exception:
-                gen_log.error("Error in connection timeout", exc_info=True)
-        if self.members:
-            self.handle = self.loop.call_later(self.interval, self.sweep)
-        else:
-            self.interval = 1.0
-            self._by_loop.pop(self.loop, None)
 
 
 # -- framing helpers ------------------------------------------------------------------
@@ -289,7 +199,7 @@ def _content_length(
     raw = headers._d.get("Content-Length")
     if raw is None:
         return None
-    if raw.__class__ is list or "," in raw:  # type: ignore[operator]
+    if raw.__class__ is list or "," in raw:
         values = raw if raw.__class__ is list else raw.split(",")  # type: ignore[union-attr]
         pieces = [v.strip(" \t") for v in values]
         if any(p != pieces[0] for p in pieces):
@@ -352,8 +262,8 @@ def _connection_tokens(headers: httputil.HTTPHeaders) -> list[str]:
     value = headers._d.get("Connection")
     if value is None:
         return []
-    text = ",".join(value) if value.__class__ is list else str(value)  # type: ignore[arg-type]
-    return [t.strip(" \t").lower() for t in text.split(",")]  # type: ignore[union-attr]
+    text = ",".join(value) if value.__class__ is list else str(value)
+    return [t.strip(" \t").lower() for t in text.split(",")]
 
 
 def _parse_head(data: bytes, max_count: int) -> tuple[str, httputil.HTTPHeaders]:
@@ -622,13 +532,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         ret = ctx.run(delegate.finish)
         if ret is None:
             return
+        task: asyncio.Future[Any]
         if type(ret) is _CoroutineType:
             try:
                 first = ctx.run(ret.send, None)
             except StopIteration:
                 return
             if _TASK_CONTEXT:
-                task = asyncio.get_running_loop().create_task(
+                task = asyncio.get_running_loop().create_task(  # type: ignore[call-arg,unused-ignore]
                     _resume(ret, first), context=ctx
                 )
             else:
@@ -1089,156 +1000,6 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _close_after_flush(self) -> None:
         _close_after_flush(self.stream, self._pending_write)
-
-
-class _Resume:
-    """Awaitable that carries on a coroutine already stepped once.
-
-    ``first`` is what the coroutine yielded on its first step (normally the
-    Future it waits for); the Task driving this object sees exactly what it
-    would have seen driving the coroutine from the start.
-    """
-
-    __slots__ = ("coro", "first")
-
-    def __init__(self, coro: Any, first: Any) -> None:
-        self.coro = coro
-        self.first = first
-
-    def __await__(self) -> Any:
-        coro = self.coro
-        to_yield = self.first
-        self.first = None
-        while True:
-            try:
-                sent = yield to_yield
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:
-                try:
-                    to_yield = coro.throw(e)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    to_yield = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _resume(coro: Any, first: Any) -> Any:
-    return await _Resume(coro, first)
-
-
-def _header_text(value: Any) -> str:
-    # Values given as bytes go out as the same bytes.
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("latin1")
-    return str(value)
-
-
-def _closed_future() -> asyncio.Future[None]:
-    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    fut.set_exception(StreamClosedError())
-    fut.exception()  # retrieved: no "never retrieved" warning
-    return fut
-
-
-def _close_after_flush(stream: IOStream, pending: Any) -> None:
-    """Close ``stream`` once ``pending`` (its last write) has been flushed."""
-    if stream.closed():
-        return
-    if pending is not None and stream.writing():
-        if not isinstance(pending, asyncio.Future):
-            pending = asyncio.ensure_future(pending)
-
-        def close(fut: asyncio.Future[None]) -> None:
-            if not fut.cancelled():
-                fut.exception()
-            stream.close()
-
-        pending.add_done_callback(close)
-    else:
-        stream.close()
-
-
-class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
-    """Decodes ``Content-Encoding: gzip`` bodies for the wrapped delegate.
-
-    Output is produced at most ``chunk_size`` bytes at a time and the total
-    is bounded by ``max_body_size`` (413), so a small bomb cannot expand in
-    memory.
-    """
-
-    def __init__(
-        self,
-        delegate: httputil.HTTPMessageDelegate,
-        chunk_size: int,
-        max_body_size: int,
-    ) -> None:
-        self._delegate = delegate
-        self._chunk_size = chunk_size
-        self._max_body_size = max_body_size
-        self._size = 0
-        self._fed = False  # compressed bytes seen (a HEAD answer has none)
-        self._decompressor: Any = None
-
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> Awaitable[None] | None:
-        if headers.get("Content-Encoding", "").lower() == "gzip":
-            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            headers.add("X-Consumed-Content-Encoding", headers["Content-Encoding"])
-            del headers["Content-Encoding"]
-        return self._delegate.headers_received(start_line, headers)
-
-    async def data_received(self, chunk: bytes) -> None:
-        if self._decompressor is None:
-            ret = self._delegate.data_received(chunk)
-            if ret is not None:
-                await ret
-            return
-        data = chunk
-        if data:
-            self._fed = True
-        while data:
-            d = self._decompressor
-            if d.eof:
-                # Another gzip member follows (RFC 1952 allows several).
-                d = self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                out = d.decompress(data, self._chunk_size)
-            except zlib.error as e:
-                raise httputil.HTTPInputError(f"invalid gzip data: {e}") from e
-            if out:
-                await self._emit(out)
-            if d.eof:
-                data = d.unused_data
-            else:
-                tail = d.unconsumed_tail
-                if not out and len(tail) >= len(data):
-                    raise httputil.HTTPInputError("invalid gzip data: no progress")
-                data = tail
-
-    async def _emit(self, out: bytes) -> None:
-        self._size += len(out)
-        if self._size > self._max_body_size:
-            raise _StatusError(413, "decompressed body too large")
-        ret = self._delegate.data_received(out)
-        if ret is not None:
-            await ret
-
-    def finish(self) -> Awaitable[None] | None:
-        d = self._decompressor
-        if d is not None and self._fed and not d.eof:
-            raise httputil.HTTPInputError("invalid gzip data: truncated")
-        return self._delegate.finish()  # type: ignore[func-returns-value]
-
-    def on_connection_close(self) -> None:
-        self._delegate.on_connection_close()
 
 
 def _log_serving_error(fut: asyncio.Future[None]) -> None:

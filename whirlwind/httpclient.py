@@ -156,7 +156,7 @@ class AsyncHTTPClient(Configurable):
             instance_cache = cls._async_clients()
         if instance_cache is not None and io_loop in instance_cache:
             return instance_cache[io_loop]
-        instance = super().__new__(cls, **kwargs)  # type: ignore[call-arg]
+        instance = super().__new__(cls, **kwargs)
         # Make sure the instance knows which cache to remove itself from.
         instance._instance_cache = instance_cache
         if instance_cache is not None:
@@ -164,7 +164,9 @@ class AsyncHTTPClient(Configurable):
         return cast(AsyncHTTPClient, instance)
 
     def initialize(self, defaults: dict[str, Any] | None = None) -> None:
-        self.io_loop = IOLoop.current()
+        io_loop = IOLoop.current()
+        assert io_loop is not None
+        self.io_loop: IOLoop = io_loop
         self.defaults = dict(HTTPRequest._DEFAULTS)
         if defaults is not None:
             self.defaults.update(defaults)
@@ -321,7 +323,7 @@ class HTTPRequest:
         decompress_response: bool | None = None,
         ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
     ) -> None:
-        self.headers = headers  # type: ignore[assignment]
+        self.headers = headers
         if if_modified_since:
             self.headers["If-Modified-Since"] = httputil.format_timestamp(
                 if_modified_since
@@ -333,7 +335,7 @@ class HTTPRequest:
         self.proxy_auth_mode = proxy_auth_mode
         self.url = url
         self.method = method
-        self.body = body  # type: ignore[assignment]
+        self.body = body
         self.body_producer = body_producer
         self.auth_username = auth_username
         self.auth_password = auth_password

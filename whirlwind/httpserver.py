@@ -77,7 +77,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         # Configurable.__new__ already called initialize().
         pass
 
-    def initialize(
+    def initialize(  # type: ignore[override]
         self,
         request_callback: httputil.HTTPServerConnectionDelegate | _RequestCallback,
         no_keep_alive: bool = False,
@@ -268,7 +268,7 @@ class _HTTPRequestContext:
 
     def __str__(self) -> str:
         if self.address_family in (socket.AF_INET, socket.AF_INET6):
-            return self.remote_ip
+            return str(self.remote_ip)
         if isinstance(self.address, bytes):
             return self.address.decode("latin1")
         return str(self.address)

@@ -152,10 +152,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.queue.append((key, request, callback))
         timeout_handle = None
         if len(self.active) >= self.max_clients:
-            timeout = (
-                min(request.connect_timeout, request.request_timeout)
-                or request.connect_timeout
-                or request.request_timeout
+            # The smaller of the two, ignoring unset (None or 0) ones.
+            timeout = min(
+                (t for t in (request.connect_timeout, request.request_timeout) if t),
+                default=0,
             )
             if timeout:
                 timeout_handle = self.io_loop.call_later(
@@ -608,7 +608,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 
     # -- HTTPMessageDelegate ---------------------------------------------------
 
-    async def headers_received(  # type: ignore[override]
+    async def headers_received(
         self,
         first_line: httputil.ResponseStartLine | httputil.RequestStartLine,
         headers: httputil.HTTPHeaders,
@@ -690,7 +690,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self.code in (301, 302) and self.request.method == "POST"
         ):
             new_request.method = "GET"
-            new_request.body = None  # type: ignore[assignment]
+            new_request.body = None
             new_request.body_producer = None
             for h in (
                 "Content-Length",
@@ -727,7 +727,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if self._should_follow_redirect():
             return None
         if self.request.streaming_callback is not None:
-            return self.request.streaming_callback(chunk)  # type: ignore[func-returns-value]
+            return self.request.streaming_callback(chunk)
         self.chunks.append(chunk)
         return None
 
