@@ -30,6 +30,7 @@ from whirlwind.iostream import (
     StreamBufferFullError,
     StreamClosedError,
     UnsatisfiableReadError,
+    _ssl_context,
 )
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
@@ -479,8 +480,13 @@ def test_write_while_connecting(run: Runner) -> None:
             c = IOStream(socket.socket())
             fut = c.connect(listener.getsockname())
             w = c.write(b"early bird")
+            order: list[str] = []
+            fut.add_done_callback(lambda f: order.append("connect"))
+            w.add_done_callback(lambda f: order.append("write"))
             await fut
             await w
+            await spin()
+            assert order == ["connect", "write"]
             await wait_until(lambda: _accept_ready(listener))
             conn, _ = listener.accept()
             s = IOStream(conn)
@@ -855,5 +861,137 @@ def test_pipe_write_end_close_callback(run: Runner) -> None:
         assert await closed is True
         assert writer.closed()
         assert writer.error is None
+
+    run(main())
+
+
+def test_subclass_read_write_hooks_are_used(run: Runner) -> None:
+    class Rot13Stream(IOStream):
+        # A user stream that transforms bytes in read_from_fd/write_to_fd.
+        def read_from_fd(self, buf: memoryview) -> int | None:
+            try:
+                data = self.socket.recv(len(buf))
+            except BlockingIOError:
+                return None
+            buf[: len(data)] = data.translate(ROT)
+            return len(data)
+
+        def write_to_fd(self, data: memoryview) -> int:
+            try:
+                return self.socket.send(bytes(data).translate(ROT))
+            except BlockingIOError:
+                return 0
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        plain, rot = IOStream(a), Rot13Stream(b)
+        await plain.write(b"uryyb\n")
+        assert await rot.read_until(b"\n") == b"hello\n"
+        await rot.write(b"world\n")
+        assert await plain.read_until(b"\n") == b"jbeyq\n"
+        plain.close()
+        rot.close()
+
+    run(main())
+
+
+ROT = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"nopqrstuvwxyzabcdefghijklm")
+
+
+def test_stream_is_a_compiled_sink_on_whirlwind_loop() -> None:
+    # On whirlwind's loop the stream registers itself with the loop core
+    # (no add_reader Handle); the fd table then refuses Python callbacks.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = await unix_pair()
+        with pytest.raises(RuntimeError, match="compiled stream"):
+            loop.add_reader(b.fileno(), lambda: None)
+        assert loop.remove_reader(b.fileno()) is False
+        await a.write(b"still works\n")
+        assert await b.read_until(b"\n") == b"still works\n"
+        fd = b.fileno()
+        b.close()
+        # closing hands the fd slot back
+        c, d = socket.socketpair()
+        try:
+            if c.fileno() == fd or d.fileno() == fd:
+                loop.add_reader(fd, lambda: None)
+                assert loop.remove_reader(fd) is True
+        finally:
+            c.close()
+            d.close()
+        a.close()
+
+    loop = _whirlwind_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 4))
+    finally:
+        loop.close()
+
+
+def test_classic_positional_forms(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = await unix_pair()
+        got = loop.create_future()
+        # read_until(delimiter, callback, max_bytes) as in Tornado 3/4
+        b.read_until(b"\n", got.set_result, 100)
+        await a.write(b"ok\n")
+        assert await got == b"ok\n"
+        # read_bytes(n, callback, streaming_callback, partial)
+        got2 = loop.create_future()
+        b.read_bytes(100, got2.set_result, None, True)
+        await a.write(b"some")
+        assert await got2 == b"some"
+        # max_bytes still applies in the classic form
+        closed = loop.create_future()
+        b.set_close_callback(lambda: closed.set_result(True))
+        b.read_until(b"\n", lambda data: None, 3)
+        await a.write(b"toolong\n")
+        assert await closed is True
+        assert isinstance(b.error, UnsatisfiableReadError)
+        a.close()
+
+    run(main())
+
+
+def test_tls_dict_options_and_classic_connect(
+    run: Runner, cert: tuple[Path, Path]
+) -> None:
+    # ssl_options as a dict of old wrap_socket keywords (Tornado's form):
+    # the server loads certfile/keyfile, the client skips verification.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        crt, key = cert
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.setblocking(False)
+            client = SSLIOStream(
+                socket.socket(), ssl_options={"cert_reqs": ssl.CERT_NONE}
+            )
+            connected = loop.create_future()
+            assert (
+                client.connect(
+                    listener.getsockname(), lambda: connected.set_result(True)
+                )
+                is None
+            )
+            await wait_until(lambda: _accept_ready(listener))
+            conn, _ = listener.accept()
+            server_ctx = _ssl_context(
+                {"certfile": str(crt), "keyfile": str(key)}, server_side=True
+            )
+            server = SSLIOStream(
+                server_ctx.wrap_socket(
+                    conn, server_side=True, do_handshake_on_connect=False
+                )
+            )
+            assert await server.wait_for_handshake() is server
+            assert await connected is True
+            await client.write(b"over tls\n")
+            assert await server.read_until(b"\n") == b"over tls\n"
+            client.close()
+            server.close()
 
     run(main())

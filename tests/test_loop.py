@@ -850,11 +850,17 @@ def test_add_signal_handler(loop: asyncio.AbstractEventLoop) -> None:
         try:
             loop.call_later(0.01, os.kill, os.getpid(), signal.SIGUSR1)
             await asyncio.wait_for(done.wait(), 5)
+            # again while the loop is blocked in the poller (no timer due)
+            done.clear()
+            killer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1))
+            killer.start()
+            await done.wait()
+            killer.join()
         finally:
             assert loop.remove_signal_handler(signal.SIGUSR1)
 
     run(loop, main())
-    assert got == [42]
+    assert got == [42, 42]
 
 
 def test_run_in_executor_and_getaddrinfo(loop: asyncio.AbstractEventLoop) -> None:

@@ -147,11 +147,19 @@ class BaseIOStream(_Stream):
         read_chunk_size: int | None = None,
         max_write_buffer_size: int | None = None,
     ) -> None:
+        cls = type(self)
+        # A subclass that overrides read_from_fd/write_to_fd transforms the
+        # bytes itself: route its I/O through those methods instead of C.
+        hooked = (
+            cls._hooked_stream
+            or cls.read_from_fd not in _NATIVE_READERS
+            or cls.write_to_fd not in _NATIVE_WRITERS
+        )
         self._stream_setup(
             self.fileno(),
             _current_loop(),
             self._is_socket_stream,
-            self._hooked_stream,
+            hooked,
             max_buffer_size,
             read_chunk_size,
             max_write_buffer_size,
@@ -303,12 +311,14 @@ class IOStream(BaseIOStream):
     def _on_connected(self) -> None:
         fut, cb = self._connect_future, self._connect_callback
         self._connect_future = self._connect_callback = None
-        self._set_mode(0)
+        # Resolve the connect before flushing queued writes, so their
+        # futures complete after it (callbacks run in resolution order).
         if fut is not None:
             if not fut.done():
                 fut.set_result(self)
         elif cb is not None:
             self._loop.call_soon(self._run_callback, cb)
+        self._set_mode(0)
 
     def _signal_closed(self) -> None:
         fut = self._connect_future
@@ -463,8 +473,8 @@ class SSLIOStream(IOStream):
             return
         self._ssl_accepting = False
         self._want_write(False)
+        self._finish_ssl_connect()  # before queued writes resolve (see above)
         self._set_mode(0)
-        self._finish_ssl_connect()
 
     def _finish_ssl_connect(self) -> None:
         fut, cb = self._ssl_connect_future, self._ssl_connect_callback
@@ -571,6 +581,16 @@ class PipeIOStream(BaseIOStream):
             return os.write(self.fd, data)
         except BlockingIOError:
             return 0
+
+
+# read_from_fd/write_to_fd of whirlwind's own classes: these mirror what the
+# compiled read/write does, so streams using them keep the C path.
+_NATIVE_READERS = frozenset(
+    c.read_from_fd for c in (BaseIOStream, IOStream, SSLIOStream, PipeIOStream)
+)
+_NATIVE_WRITERS = frozenset(
+    c.write_to_fd for c in (BaseIOStream, IOStream, SSLIOStream, PipeIOStream)
+)
 
 
 class _StreamBuffer:

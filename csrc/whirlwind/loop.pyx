@@ -711,8 +711,8 @@ cdef class _LoopCore:
         """Run until stop() is called."""
         setup = getattr(self, "_run_forever_setup", None)
         if setup is not None:                     # Python 3.13+
+            setup()     # raises (and changes nothing) if already running
             try:
-                setup()
                 self._run_forever_loop()
             finally:
                 self._run_forever_cleanup()

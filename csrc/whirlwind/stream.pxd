@@ -60,7 +60,7 @@ cdef class _Stream(IOSink):
     cdef Py_ssize_t _wsize
     cdef unsigned long long _wtotal
     cdef unsigned long long _wdone
-    cdef object _wwaiters        # deque of (index, future or callback)
+    cdef object _wwaiters        # deque of (index, future, classic callback)
     cdef object _done_future     # shared resolved Future for instant writes
 
     # closing

@@ -148,10 +148,8 @@ cdef class _Stream(IOSink):
         self._drain = type(loop).__module__.startswith("uvloop")
         if max_buffer_size is not None:
             self.max_buffer_size = max_buffer_size
-        if read_chunk_size is not None:
-            self.read_chunk_size = read_chunk_size
-        else:
-            self.read_chunk_size = min(65536, self.max_buffer_size // 2)
+        # As Tornado: a chunk never exceeds half the buffer.
+        self.read_chunk_size = min(read_chunk_size or 65536, self.max_buffer_size // 2)
         if self.read_chunk_size < 1:
             self.read_chunk_size = 1
         self.max_write_buffer_size = max_write_buffer_size
@@ -344,7 +342,7 @@ cdef class _Stream(IOSink):
         # Read what the fd has (one syscall unless it filled the space),
         # then try to satisfy the pending read.  Hooked streams read until
         # the hook reports "no data" so TLS-internal buffers are drained.
-        cdef Py_ssize_t space, n
+        cdef Py_ssize_t space, n, lim
         cdef object r, mv
         cdef int err
         while True:
@@ -352,6 +350,13 @@ cdef class _Stream(IOSink):
                 return 0
             self._ensure_space()
             space = self._cap - self._end
+            # Ask for no more than the limit allows (plus one chunk), so a
+            # grown buffer never overshoots max_buffer_size by its capacity.
+            lim = self._read_limit() - (self._end - self._start)
+            if lim < self.read_chunk_size:
+                lim = self.read_chunk_size
+            if space > lim:
+                space = lim
             if self._hooked:
                 mv = PyMemoryView_FromMemory(self._buf + self._end, space, PyBUF_WRITE)
                 try:
@@ -638,7 +643,8 @@ cdef class _Stream(IOSink):
         closes the stream) when the delimiter is not within ``max_bytes``.
         """
         if max_bytes is not None and callable(max_bytes):
-            callback, max_bytes = max_bytes, None
+            # classic read_until(delim, callback, max_bytes)
+            callback, max_bytes = max_bytes, callback
         if type(delimiter) is not bytes:
             delimiter = bytes(delimiter)
         self._start_read(K_DELIM, callback)
@@ -652,7 +658,8 @@ cdef class _Stream(IOSink):
         """Read up to and including the end of the first match of ``regex``
         (bytes pattern or compiled pattern); see read_until."""
         if max_bytes is not None and callable(max_bytes):
-            callback, max_bytes = max_bytes, None
+            # classic read_until(delim, callback, max_bytes)
+            callback, max_bytes = max_bytes, callback
         if not hasattr(regex, "search"):
             regex = _compile_regex(regex)
         self._start_read(K_REGEX, callback)
@@ -669,7 +676,8 @@ cdef class _Stream(IOSink):
         classic callback; ``streaming_callback`` receives chunks as they
         arrive and the final callback then gets b""."""
         if callable(partial):
-            callback, partial = partial, False
+            # classic read_bytes(n, callback, streaming_callback, partial)
+            callback, partial = partial, (callback or False)
         if num_bytes < 0:
             raise ValueError("num_bytes must be >= 0")
         self._start_read(K_BYTES, callback)
@@ -684,7 +692,7 @@ cdef class _Stream(IOSink):
         """Fill the writable buffer ``buf``; resolves to the byte count (with
         ``partial``, as soon as some bytes were copied)."""
         if callable(partial):
-            callback, partial = partial, False
+            callback, partial = partial, (callback or False)
         mv = memoryview(buf).cast("B")
         if mv.readonly:
             mv.release()
@@ -709,6 +717,18 @@ cdef class _Stream(IOSink):
         if self._closed:
             self._process_read()
             return fut
+        try:
+            # a Python-level call on this rare path, so subclasses and test
+            # doubles can hook it as in Tornado
+            self._try_inline_read()
+        except BaseException:
+            if fut is not None:
+                fut.add_done_callback(_retrieve_exception)
+            raise
+        return fut
+
+    def _try_inline_read(self):
+        """Deliver what the buffer allows and make sure the fd is watched."""
         self._process_read()
         if self._rkind != K_NONE:
             if self._end - self._start >= self.max_buffer_size:
@@ -716,7 +736,6 @@ cdef class _Stream(IOSink):
             else:
                 self._maybe_resume()
                 self._arm_read()
-        return fut
 
     # ------------------------------------------------------------ writing
     def write(self, data, callback=None):
@@ -763,9 +782,7 @@ cdef class _Stream(IOSink):
             return fut
         if callback is None:
             fut = self._create_future()
-            self._wwaiters.append((self._wtotal, fut))
-        else:
-            self._wwaiters.append((self._wtotal, callback))
+        self._wwaiters.append((self._wtotal, fut, callback))
         if self._closed:
             self._fail_waiters()
         return fut
@@ -848,22 +865,21 @@ cdef class _Stream(IOSink):
     cdef int _write_done_waiters(self) except -1:
         w = self._wwaiters
         while w and w[0][0] <= self._wdone:
-            _, waiter = w.popleft()
-            if isinstance(waiter, _asyncio_future_types):
-                if not waiter.done():
-                    waiter.set_result(None)
+            _, fut, cb = w.popleft()
+            if fut is not None:
+                if not fut.done():
+                    fut.set_result(None)
             else:
-                self._call_soon(self._run_callback, waiter)
+                self._call_soon(self._run_callback, cb)
         return 0
 
     cdef int _fail_waiters(self) except -1:
         w = self._wwaiters
         while w:
-            _, waiter = w.popleft()
-            if isinstance(waiter, _asyncio_future_types):
-                if not waiter.done():
-                    waiter.set_exception(StreamClosedError(real_error=self.error))
-                    waiter.exception()   # retrieved: no "never retrieved" log
+            _, fut, _ = w.popleft()
+            if fut is not None and not fut.done():
+                fut.set_exception(StreamClosedError(real_error=self.error))
+                fut.exception()   # retrieved: no "never retrieved" log
         return 0
 
     # ------------------------------------------------------------ closing
@@ -926,15 +942,18 @@ cdef class _Stream(IOSink):
             self._call_soon(cb)
 
 
-cdef tuple _asyncio_future_types
 import asyncio as _asyncio
 import functools as _functools
-_asyncio_future_types = (_asyncio.Future,)
 cdef object _Future = _asyncio.Future
 cdef object _partial = _functools.partial
 cdef object _base_create_future = _asyncio.BaseEventLoop.create_future
 
 cdef dict _regex_cache = {}
+
+
+def _retrieve_exception(fut):
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _compile_regex(pattern):
