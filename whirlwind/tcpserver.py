@@ -260,8 +260,11 @@ class TCPServer:
                         connection.close()
                         return
                     raise
+                # Hand over our context: without one the stream would build a
+                # default context (loading the system CA store) per connection.
                 stream = SSLIOStream(
                     connection,
+                    ssl_options=self._ssl_context,
                     max_buffer_size=self.max_buffer_size,
                     read_chunk_size=self.read_chunk_size,
                 )
