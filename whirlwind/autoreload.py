@@ -161,7 +161,8 @@ def _reload() -> None:
     if hasattr(signal, "setitimer"):
         # A pending SIGALRM would survive exec and kill the new image.
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
-    argv = [sys.executable, *sys.orig_argv[1:]]
+    # orig_argv is empty in an embedded interpreter: fall back to argv.
+    argv = [sys.executable, *(sys.orig_argv[1:] or sys.argv)]
     if sys.platform == "win32":
         # No exec on Windows: start the new process and leave.
         subprocess.Popen(argv)
