@@ -45,7 +45,7 @@ from whirlwind._web_decorators import _scheme_and_netloc
 from whirlwind._web_handler import HTTPError, RequestHandler
 from whirlwind._web_render import TemplateModule, UIModule, _linkify, _xsrf_form_html
 from whirlwind._web_static import StaticFileHandler
-from whirlwind.log import access_log, gen_log
+from whirlwind.log import access_log
 from whirlwind.routing import (
     AnyMatches,
     DefaultHostMatches,
@@ -292,14 +292,9 @@ class Application(ReversibleRouter):
             self, [Rule(AnyMatches(), self.wildcard_router)]
         )
         if settings.get("autoreload"):
-            try:
-                from whirlwind import autoreload
-            except ImportError:  # pragma: no cover - autoreload is optional
-                gen_log.warning(
-                    "autoreload requested but whirlwind.autoreload is missing"
-                )
-            else:
-                autoreload.start()
+            from whirlwind import autoreload
+
+            autoreload.start()
 
     def listen(
         self,
@@ -555,7 +550,22 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         rest = handler._execute(transforms, *self.path_args, **self.path_kwargs)
         if rest is None or inline:
             return rest
-        task = asyncio.ensure_future(rest)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # e.g. under a WSGI server: nothing could ever resume the handler.
+            # Close the unstarted remainder and the coroutine it would await.
+            frame = getattr(rest, "cr_frame", None)
+            pending = frame.f_locals.get("pending") if frame is not None else None
+            rest.close()  # type: ignore[attr-defined]
+            close = getattr(pending, "close", None)
+            if close is not None:
+                close()
+            raise RuntimeError(
+                f"{self.handler_class.__name__} did not finish synchronously "
+                "and no event loop is running"
+            ) from None
+        task: asyncio.Future[Any] = loop.create_task(rest)  # type: ignore[arg-type]
         _running.add(task)
         task.add_done_callback(_task_done)
         return None
