@@ -606,3 +606,115 @@ def test_zlib_sanity_for_bomb_case() -> None:
     body = gzip.compress(b"\0" * (8 << 20))
     assert len(body) < 20_000
     assert len(zlib.decompress(body, 16 + zlib.MAX_WBITS)) == 8 << 20
+
+
+def test_http10_chunked_is_served_then_closed() -> None:
+    # RFC 9112 section 6.1: Transfer-Encoding in HTTP/1.0 is processed, then
+    # the connection is closed even when keep-alive was asked for.
+    with serve() as st, connect(st.port) as s:
+        s.sendall(
+            b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n0\r\n\r\n"
+        )
+        code, headers, body = read_response(s)
+        assert (code, body) == (200, b"POST / 3")
+        assert "Connection" not in headers
+        assert read_until_close(s) == (b"", True)
+
+
+def test_early_response_before_body_closes() -> None:
+    # Answering before reading a declared body: the reply says close, and the
+    # unread body never gets parsed as a request.
+    class Early:
+        def start_request(
+            self, server_conn: object, conn: HTTP1Connection
+        ) -> HTTPMessageDelegate:
+            class D(HTTPMessageDelegate):
+                def headers_received(self, start_line, headers):  # type: ignore[no-untyped-def]
+                    conn.write_headers(
+                        ResponseStartLine("HTTP/1.1", 413, "Too Big"),
+                        HTTPHeaders({"Content-Length": "0"}),
+                    )
+                    conn.finish()
+
+            return D()
+
+        def on_close(self, server_conn: object) -> None:
+            pass
+
+    from whirlwind.httputil import HTTPServerConnectionDelegate
+
+    class App(Early, HTTPServerConnectionDelegate):  # type: ignore[misc]
+        pass
+
+    with serve(App()) as st, connect(st.port) as s:
+        s.sendall(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 60\r\n\r\n"
+            b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+        )
+        code, headers, _ = read_response(s)
+        assert (code, headers["Connection"]) == (413, "close")
+        data, _ = read_until_close(s)
+        assert b"smuggled" not in data and data == b""
+
+
+def test_mutated_requests_never_crash_the_server() -> None:
+    # Seeded byte mutations of valid requests: every answer is a well-formed
+    # status line or a silent close, nothing is logged above INFO, and the
+    # server keeps serving.
+    import logging
+    import random
+
+    errors: list[logging.LogRecord] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno > logging.INFO:
+                errors.append(record)
+
+    handler = Catch()
+    loggers = [
+        logging.getLogger(n) for n in ("whirlwind.general", "whirlwind.application")
+    ]
+    for lg in loggers:
+        lg.addHandler(handler)
+    seeds = [
+        b"GET /a?b=c HTTP/1.1\r\nHost: a\r\nCookie: x=1\r\n\r\n",
+        b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+        b"POST /m HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Content-Length: 52\r\n\r\n--b\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--b--",
+    ]
+    alphabet = b'\r\n\x00 \t:;,"\\-0123456789abcdefxX\x7f\xff'
+    rng = random.Random(1234)
+    statuses: list[int] = []
+    try:
+        with serve(max_body_size=4096) as st:
+            for _ in range(150):
+                data = bytearray(rng.choice(seeds))
+                for _ in range(rng.randint(1, 4)):
+                    pos = rng.randrange(len(data))
+                    op = rng.random()
+                    if op < 0.4:
+                        data[pos] = rng.choice(alphabet)
+                    elif op < 0.7:
+                        data.insert(pos, rng.choice(alphabet))
+                    else:
+                        del data[pos]
+                with connect(st.port, timeout=2) as s:
+                    s.sendall(bytes(data))
+                    # Half-close: an incomplete request ends at once.
+                    s.shutdown(socket.SHUT_WR)
+                    out, _ = read_until_close(s)
+                if out:
+                    assert out[:9] == b"HTTP/1.1 " and out[9:12].isdigit(), out[:40]
+                    statuses.append(int(out[9:12]))
+            with connect(st.port) as s:
+                s.sendall(b"GET /still-alive HTTP/1.1\r\nHost: a\r\n\r\n")
+                assert read_response(s)[2] == b"GET /still-alive 0"
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+    assert errors == [], [r.getMessage() for r in errors[:3]]
+    # The mutations exercise both paths: rejections and accepted requests.
+    assert 400 in statuses and 200 in statuses

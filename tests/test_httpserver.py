@@ -363,3 +363,40 @@ def test_many_sequential_keep_alive_requests(many_requests_server: Any) -> None:
         for i in range(300):
             s.sendall(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
             assert read_response(s)[2] == b"GET /%d 0" % i
+
+
+def test_inline_handlers_keep_their_own_context_and_task_semantics() -> None:
+    import contextvars
+    import sys
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def app(request: HTTPServerRequest) -> None:
+        seen = var.get()
+        var.set(request.path)  # must not leak into the next request
+        outcome = "no-timeout-api"
+        if sys.version_info >= (3, 11):
+            # Entered before the handler first suspends: it must cancel the
+            # task that runs the handler, whichever that is.
+            try:
+                async with asyncio.timeout(0.05):
+                    await asyncio.sleep(5)
+                outcome = "not-timed-out"
+            except TimeoutError:
+                outcome = "timed-out"
+        await asyncio.sleep(0.01)  # suspend: the rest runs in the same context
+        assert var.get() == request.path
+        body = f"{seen} {outcome}".encode()
+        request.connection.write_headers(  # type: ignore[union-attr]
+            ResponseStartLine("HTTP/1.1", 200, "OK"),
+            HTTPHeaders({"Content-Length": str(len(body))}),
+            body,
+        )
+        request.connection.finish()  # type: ignore[union-attr]
+
+    expected = "timed-out" if sys.version_info >= (3, 11) else "no-timeout-api"
+    with serve(app) as st, connect(st.port) as s:
+        for path in (b"/one", b"/two"):
+            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+            code, _, body = read_response(s)
+            assert (code, body) == (200, f"unset {expected}".encode())

@@ -631,3 +631,50 @@ def test_misc_helpers() -> None:
     assert f.filename == f["filename"] == "a"
     with pytest.raises(AttributeError):
         f.missing  # noqa: B018
+
+
+# -- property: parse(format(headers)) round-trips ----------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_token = st.text(
+    alphabet="!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFXYZ",
+    min_size=1,
+    max_size=12,
+)
+_value = st.text(
+    alphabet=st.characters(
+        min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"
+    ),
+    max_size=20,
+).map(lambda v: v.strip(" \t"))
+
+
+@given(
+    st.lists(st.tuples(_token, _value), max_size=20), st.sampled_from(["\r\n", "\n"])
+)
+def test_headers_roundtrip_property(pairs: list[tuple[str, str]], eol: str) -> None:
+    text = "".join(f"{n}: {v}{eol}" for n, v in pairs)
+    parsed = HTTPHeaders.parse(text)
+    # Reference: a plain list of (normalised name, value), grouped by name in
+    # first-seen order, as get_all() promises.
+    groups: dict[str, list[str]] = {}
+    for n, v in pairs:
+        norm = "-".join(w.capitalize() for w in n.split("-"))
+        groups.setdefault(norm, []).append(v)
+    assert list(parsed.get_all()) == [(n, v) for n, vs in groups.items() for v in vs]
+    for n, vs in groups.items():
+        assert parsed[n.lower()] == ",".join(vs)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=60))
+def test_headers_parse_never_crashes(text: str) -> None:
+    # Any input either parses or raises HTTPInputError: never another error.
+    try:
+        h = HTTPHeaders.parse(text)
+    except HTTPInputError:
+        return
+    for name, value in h.get_all():
+        assert "\r" not in value and "\n" not in value and "\x00" not in value
+        assert ":" not in name

@@ -6,13 +6,14 @@ Contents:
 * `http_date` / `_status_line`: cached pieces of response heads.
 * `_Sweeper`: one timer per loop that closes connections past their deadline.
 * `_GzipMessageDelegate`: bounded ``Content-Encoding: gzip`` decoding.
-* `_Resume` / `_resume`: finish a coroutine already stepped once, as a Task.
+* `_InContext`: carry on a coroutine already stepped once, in its own context.
 * `_closed_future`, `_close_after_flush`, `_header_text`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import zlib
@@ -103,8 +104,15 @@ class _Sweeper:
 
     @classmethod
     def discard(cls, owner: Any) -> None:
-        for sw in cls._by_loop.values():
+        for loop, sw in list(cls._by_loop.items()):
             sw.members.discard(owner)
+            if not sw.members:
+                # Nothing left to watch: drop the timer and the loop reference
+                # now, so a loop that stops soon after is not kept alive.
+                if sw.handle is not None:
+                    sw.handle.cancel()
+                    sw.handle = None
+                del cls._by_loop[loop]
 
     def sweep(self) -> None:
         self.handle = None
@@ -125,22 +133,26 @@ class _Sweeper:
             self._by_loop.pop(self.loop, None)
 
 
-class _Resume:
-    """Awaitable that carries on a coroutine already stepped once.
+class _InContext:
+    """Awaitable that carries on a coroutine already stepped once, in ``ctx``.
 
     ``first`` is what the coroutine yielded on its first step (normally the
-    Future it waits for); the Task driving this object sees exactly what it
-    would have seen driving the coroutine from the start.
+    Future it waits for).  The awaiting Task sees exactly what it would have
+    seen awaiting the coroutine itself, but every step runs inside ``ctx``
+    (`contextvars.Context.run`), so a request's context variables stay its
+    own although it shares its connection's Task with other requests.
     """
 
-    __slots__ = ("coro", "first")
+    __slots__ = ("coro", "first", "ctx")
 
-    def __init__(self, coro: Any, first: Any) -> None:
+    def __init__(self, coro: Any, first: Any, ctx: contextvars.Context) -> None:
         self.coro = coro
         self.first = first
+        self.ctx = ctx
 
     def __await__(self) -> Any:
         coro = self.coro
+        run = self.ctx.run
         to_yield = self.first
         self.first = None
         while True:
@@ -151,18 +163,14 @@ class _Resume:
                 raise
             except BaseException as e:
                 try:
-                    to_yield = coro.throw(e)
+                    to_yield = run(coro.throw, e)
                 except StopIteration as stop:
                     return stop.value
             else:
                 try:
-                    to_yield = coro.send(sent)
+                    to_yield = run(coro.send, sent)
                 except StopIteration as stop:
                     return stop.value
-
-
-async def _resume(coro: Any, first: Any) -> Any:
-    return await _Resume(coro, first)
 
 
 def _header_text(value: Any) -> str:

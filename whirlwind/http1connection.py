@@ -14,10 +14,11 @@ Theory of operation (server):
 * One Task per connection (`HTTP1ServerConnection._server_request_loop`).
   Each request gets a light `HTTP1Connection`; the head is read with one
   stream read, parsed by `whirlwind.httputil` in linear time, and handed to
-  the delegate.  If the delegate's ``finish()`` returns an awaitable (a
-  whirlwind extension), it is awaited right here, so an application handler
-  runs inline in the connection's task: no Task, no Future and no timer per
-  request.  The next request is read at once; the loop only yields after 16
+  the delegate.  If the delegate's ``finish()`` returns a coroutine (a
+  whirlwind extension), it is stepped right here, so a handler that does not
+  suspend costs no Task, no Future and no timer; one that suspends continues
+  as a Task (Tornado's model) while the connection waits for its response.
+  The next request is read at once; the loop only yields after 16
   requests that were all already buffered (fairness), and waits for the
   previous response to drain when the peer is not reading (so pipelined
   responses never pile up in memory).
@@ -30,9 +31,11 @@ Theory of operation (server):
   last coding is not ``chunked`` or that repeats ``chunked``, bad chunk
   sizes or terminators, CR/LF inside chunk extensions, and bad trailers are
   all answered with an error status and a closed connection.  A declared
-  body over the limit gets 413 before any of it is read; a head over
-  ``max_header_size`` or with more than ``max_header_count`` fields gets 431;
-  transfer codings other than ``chunked`` get 501.
+  body over the limit gets 413 before any of it is read; more than
+  ``max_header_count`` fields get 431; transfer codings other than
+  ``chunked`` get 501.  A head over ``max_header_size`` makes the stream
+  raise `.UnsatisfiableReadError`, which closes the connection without an
+  answer (the stream's contract).
 * Error responses are written, the write side is shut down, and the input is
   drained for a moment before closing, so the peer reads the status line
   instead of a connection reset.
@@ -49,7 +52,6 @@ import logging
 import re
 import socket
 import ssl
-import sys
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -61,7 +63,7 @@ from whirlwind._http1support import (
     _GzipMessageDelegate,
     _header_text,
     _HeaderInjectionError,
-    _resume,
+    _InContext,
     _status_line,
     _StatusError,
     _Sweeper,
@@ -88,6 +90,10 @@ _YIELD_THRESHOLD = 256 * 1024
 _CHUNK_COST = 1024
 # Requests served back to back without suspending before we yield once.
 _PIPELINE_BURST = 16
+# Responses written while a handler runs inline are gathered ("corked") and
+# sent in one write, up to this many bytes; a pipelined burst of small
+# responses then costs one send() instead of one each.
+_CORK_MAX = 65536
 # A chunk-size line (size plus extensions) longer than this is refused.
 _MAX_CHUNK_LINE = 4096
 # Chunk extensions carry nothing we use; bound their total per body.
@@ -106,7 +112,6 @@ _CHUNK_EXT_BAD = re.compile(rb"[\x00-\x08\x0A-\x1F\x7F]")
 _TOKEN = httputil._ABNF.token.fullmatch
 _DIGITS = re.compile(r"[0-9]+")
 _CoroutineType = types.CoroutineType
-_TASK_CONTEXT = sys.version_info >= (3, 11)  # create_task(context=...)
 _HEXDIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
@@ -116,8 +121,8 @@ class HTTP1ConnectionParameters:
     :arg no_keep_alive: close the connection after each message.
     :arg chunk_size: the most body bytes given to ``data_received`` at once
         (default 64 KiB).
-    :arg max_header_size: the most bytes in a head (default 64 KiB); more is
-        answered with 431.
+    :arg max_header_size: the most bytes in a head (default 64 KiB); a
+        longer one closes the connection.
     :arg header_timeout: seconds to wait for a complete head (also the idle
         keep-alive timeout); None waits forever.
     :arg max_body_size: the most body bytes (default: the stream's
@@ -332,6 +337,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._in_body = False
         self._idle = False
         self._draining = False
+        self._corking = False  # only server connections cork
         #: Trailer fields of a chunked body that was read, if any.
         self.trailers: httputil.HTTPHeaders | None = None
 
@@ -364,6 +370,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     owner._deadline = (
                         asyncio.get_running_loop().time() + params.header_timeout
                     )
+                if owner._corking:
+                    owner._flush()
                 owner._idle = True
                 if owner._draining:
                     stream.close()
@@ -410,10 +418,17 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._disconnect_on_finish = True
             content_length = _content_length(headers, allow_list=is_client)
             self._body_pending = bool(chunked or content_length)
+            owner = self._owner
+            if owner._corking and self._body_pending:
+                # Reading a body may wait for the network: answers to the
+                # earlier requests must not wait with it.
+                owner._flush()
             need_delegate_close = True
             try:
                 ret = delegate.headers_received(start_line, headers)
                 if ret is not None:
+                    if owner._corking:
+                        owner._flush()
                     await ret
             except httputil.HTTPInputError:
                 raise
@@ -461,6 +476,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     and headers._d.get("Expect") is not None
                     and headers["Expect"].lower() == "100-continue"
                 ):
+                    if self._owner._corking:
+                        self._owner._flush()
                     self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 await self._read_body_timed(chunked, content_length, delegate)
             self._read_finished = True
@@ -473,7 +490,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                             await ret
                     else:
                         need_delegate_close = False
-                        self._run_handler(delegate)
+                        await self._run_handler(delegate)
                 except httputil.HTTPInputError:
                     raise
                 except Exception as e:
@@ -485,6 +502,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 and not self.stream.closed()
             ):
                 # The response is still being produced elsewhere; wait.
+                # Whatever it writes from now on goes straight out.
+                if self._owner._corking:
+                    self._owner._flush()
                 self._finish_future = asyncio.get_running_loop().create_future()
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
@@ -518,40 +538,49 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self.stream is not None and not self.is_client:
                 self.stream.set_close_callback(None)
 
-    def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
-        """Call ``delegate.finish()``; run what it returns without a Task if possible.
+    async def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
+        """Call ``delegate.finish()`` and run the coroutine it may return inline.
 
-        A coroutine returned by ``finish()`` (a whirlwind extension) is
-        stepped right here, in a copy of the context so that context
-        variables never leak between requests on one connection.  If it
-        completes without suspending, no Task was created.  If it suspends,
-        the rest of it becomes a Task (as a Tornado handler would always be)
-        and the connection waits for the response in the usual way.
+        A coroutine returned by ``finish()`` (a whirlwind extension) runs in
+        this connection's Task, each step in a copy of the context so that
+        context variables never leak between requests on one connection.  If
+        it completes without suspending it costs no Task, Future or loop
+        iteration.  While it is suspended, a peer that disconnects triggers
+        the connection's close callback, as with Tornado.  The connection
+        *is* its Task, so ``asyncio.current_task()``, ``asyncio.timeout()``
+        and cancellation behave in a handler as in any coroutine.
         """
+        owner = self._owner
+        owner._corking = True
         ctx = contextvars.copy_context()
         ret = ctx.run(delegate.finish)
         if ret is None:
             return
-        task: asyncio.Future[Any]
         if type(ret) is _CoroutineType:
             try:
                 first = ctx.run(ret.send, None)
             except StopIteration:
                 return
-            if _TASK_CONTEXT:
-                task = asyncio.get_running_loop().create_task(  # type: ignore[call-arg,unused-ignore]
-                    _resume(ret, first), context=ctx
-                )
-            else:
-                task = ctx.run(asyncio.ensure_future, _resume(ret, first))
-        elif isinstance(ret, asyncio.Future):
+            # It suspended: what it wrote so far goes out now, and the rest
+            # of its writes go straight to the stream.
+            owner._flush()
+            self.stream.set_close_callback(self._on_connection_close)
+            owner._in_handler = True
+            try:
+                await _InContext(ret, first, ctx)
+            finally:
+                owner._in_handler = False
+            return
+        # Some other awaitable (a Future from a Task the application made):
+        # the response is awaited below, like Tornado does.
+        owner._flush()
+        if isinstance(ret, asyncio.Future):
             if ret.done():
                 ret.result()
                 return
-            task = ret
+            ret.add_done_callback(self._on_handler_done)
         else:
-            task = asyncio.ensure_future(ret)
-        task.add_done_callback(self._on_handler_done)
+            asyncio.ensure_future(ret).add_done_callback(self._on_handler_done)
 
     def _on_handler_done(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -565,6 +594,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Send an error status, then close without a reset (lingering close)."""
         stream = self.stream
         self._response_started = self._write_finished = True
+        if self._owner._corking:
+            self._owner._flush()
         try:
             await stream.write(_ERROR_RESPONSES.get(code) or _error_response(code))
             sock = stream.socket
@@ -827,6 +858,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         self._close_callback = None
         stream = self.stream
+        if self._owner._corking:
+            # A corked 101 answer must reach the peer before anything the
+            # new owner of the stream writes.
+            self._owner._flush()
         if stream is not None:
             stream.set_close_callback(None)
         self.stream = None  # type: ignore[assignment]
@@ -938,7 +973,21 @@ class HTTP1Connection(httputil.HTTPConnection):
             return _closed_future()
         if chunk:
             data += self._format_chunk(chunk)
-        self._pending_write = w = stream.write(data)
+        return self._send(data)
+
+    def _send(self, data: bytes) -> asyncio.Future[None]:
+        owner = self._owner
+        if owner._corking:
+            cork = owner._cork
+            if owner._cork_size + len(data) <= _CORK_MAX:
+                cork.append(data)
+                owner._cork_size += len(data)
+                owner._cork_conn = self
+                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                fut.set_result(None)
+                return fut
+            owner._flush()  # keep the order, then write the big piece directly
+        self._pending_write = w = self.stream.write(data)
         return w  # type: ignore[no-any-return]
 
     def _format_chunk(self, chunk: bytes) -> bytes:
@@ -960,8 +1009,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         stream = self.stream
         if stream is None or stream.closed():
             return _closed_future()
-        self._pending_write = w = stream.write(self._format_chunk(chunk))
-        return w  # type: ignore[no-any-return]
+        return self._send(self._format_chunk(chunk))
 
     def finish(self, trailers: httputil.HTTPHeaders | None = None) -> None:
         """End the message.  ``trailers`` are sent after a chunked body."""
@@ -985,7 +1033,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                         "Illegal characters (CR or LF) in trailer"
                     )
                 tail += block.encode("latin1") + b"\r\n"
-            self._pending_write = stream.write(tail + b"\r\n")
+            self._send(tail + b"\r\n")
         self._write_finished = True
         if not self._read_finished and (self.is_client or self._body_pending):
             # The request body was not read: the connection cannot be reused.
@@ -999,6 +1047,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             fut.set_result(None)
 
     def _close_after_flush(self) -> None:
+        owner = self._owner
+        if owner._corking:
+            owner._flush()
         _close_after_flush(self.stream, self._pending_write)
 
 
@@ -1025,10 +1076,39 @@ class HTTP1ServerConnection:
         self._idle = False
         self._draining = False
         self._detached = False
+        # Corked response bytes (see _CORK_MAX) and the connection that wrote
+        # them last (its _pending_write becomes the real write).
+        self._in_handler = False  # an inline handler is suspended
+        self._corking = False
+        self._cork: list[bytes] = []
+        self._cork_size = 0
+        self._cork_conn: HTTP1Connection | None = None
+
+    def _flush(self) -> None:
+        """Send corked bytes in one write and stop corking."""
+        self._corking = False
+        cork = self._cork
+        if not cork:
+            return
+        data = cork[0] if len(cork) == 1 else b"".join(cork)
+        cork.clear()
+        self._cork_size = 0
+        conn = self._cork_conn
+        self._cork_conn = None
+        if not self.stream.closed():
+            w = self.stream.write(data)
+            if conn is not None:
+                conn._pending_write = w
 
     async def close(self) -> None:
-        """Close the connection; resolves once the serving loop has ended."""
+        """Close the connection; resolves once the serving loop has ended.
+
+        A handler still running inline on it is cancelled.
+        """
         self.stream.close()
+        fut = self._serving_future
+        if fut is not None and self._in_handler and not fut.done():
+            fut.cancel()
         if self._serving_future is not None:
             try:
                 await self._serving_future
@@ -1091,6 +1171,14 @@ class HTTP1ServerConnection:
                     conn.close()
                     return
                 last = conn
+                if self._corking and (
+                    not ok
+                    or self._detached
+                    or burst + 1 >= _PIPELINE_BURST
+                    or not stream._read_buffer_size
+                ):
+                    # Nothing more is waiting to be answered: send now.
+                    self._flush()
                 if not ok or self._detached:
                     return
                 # Back-pressure: a peer that pipelines without reading its
@@ -1108,6 +1196,8 @@ class HTTP1ServerConnection:
                         burst = 0
                         await asyncio.sleep(0)
         finally:
+            if self._corking:
+                self._flush()
             if timed:
                 _Sweeper.discard(self)
             if self._draining and not self._detached:
