@@ -819,9 +819,10 @@ def _split_reference(data: bytes, delim: bytes) -> list[bytes]:
     delim=st.sampled_from([b"\n", b"\r\n", b"\r\n\r\n", b"a\ra"]),
     chunk=st.integers(min_value=1, max_value=9),
     read_chunk=st.integers(min_value=1, max_value=16),
+    use_regex=st.booleans(),
 )
 def test_stream_read_until_matches_reference(
-    data: bytes, delim: bytes, chunk: int, read_chunk: int
+    data: bytes, delim: bytes, chunk: int, read_chunk: int, use_regex: bool
 ) -> None:
     # Tiny read_chunk_size forces many reads, buffer growth and compaction
     # while a delimiter read is pending; the writer trickles small chunks.
@@ -835,7 +836,11 @@ def test_stream_read_until_matches_reference(
                 await asyncio.sleep(0)
 
         feeder = asyncio.ensure_future(feed())
-        got = [await b.read_until(delim) for _ in expected]
+        if use_regex:
+            pattern = re.compile(re.escape(delim))
+            got = [await b.read_until_regex(pattern) for _ in expected]
+        else:
+            got = [await b.read_until(delim) for _ in expected]
         await feeder
         a.close()
         b.close()
@@ -993,5 +998,43 @@ def test_tls_dict_options_and_classic_connect(
             assert await server.read_until(b"\n") == b"over tls\n"
             client.close()
             server.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", sorted(LOOPS))
+def test_close_after_loop_closed(kind: str) -> None:
+    loop = LOOPS[kind]()
+    a, b = socket.socketpair()
+
+    async def make() -> tuple[IOStream, IOStream]:
+        return IOStream(a), IOStream(b)
+
+    sa, sb = loop.run_until_complete(make())
+    sa.set_close_callback(lambda: None)
+    loop.close()
+    sa.close()  # must not raise on the closed loop
+    sb.close()
+    assert sa.closed() and sb.closed()
+    assert a.fileno() == -1 and b.fileno() == -1
+
+
+def test_read_until_regex_http_head_end(run: Runner) -> None:
+    # b"\r?\n\r?\n" is scanned in C; results must equal re.search().end().
+    async def main() -> None:
+        a, b = await unix_pair()
+        head = b"GET / HTTP/1.1\r\nHost: x\n\r\nBODY"
+        f = b.read_until_regex(b"\r?\n\r?\n", max_bytes=64)
+        for byte in head:
+            await a.write(bytes([byte]))
+            await spin(1)
+        assert await f == b"GET / HTTP/1.1\r\nHost: x\n\r\n"
+        assert await b.read_bytes(4) == b"BODY"
+        f = b.read_until_regex(re.compile(b"\n\r?\n"), max_bytes=10)
+        await a.write(b"0123456789ab\n\n")
+        with pytest.raises(StreamClosedError) as info:
+            await f
+        assert isinstance(info.value.real_error, UnsatisfiableReadError)
+        a.close()
 
     run(main())

@@ -341,6 +341,12 @@ class IOStream(BaseIOStream):
         Only on an idle stream: no pending read or write, nothing buffered.
         Resolves to the new stream once the handshake is done; the close
         callback moves to the new stream.  This stream must not be used again.
+
+        whirlwind reads ahead while a stream is idle, so call this right after
+        the last clear-text exchange (``await stream.write(...)`` of a short
+        reply does not yield when the kernel takes it): if the peer's first
+        TLS record was already buffered, this raises ValueError as Tornado
+        does for buffered data.
         """
         if (
             self.reading()
