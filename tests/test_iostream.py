@@ -283,6 +283,7 @@ def test_read_until_close(run: Runner) -> None:
         assert b.closed()
         # on an already closed stream: the buffered rest
         c, d = await unix_pair()
+        d.set_close_callback(lambda: None)  # watch d without reading
         await c.write(b"left over")
         c.close()
         await wait_until(d.closed)
@@ -295,6 +296,7 @@ def test_read_until_close(run: Runner) -> None:
 def test_buffered_read_after_close(run: Runner) -> None:
     async def main() -> None:
         a, b = await unix_pair()
+        b.set_close_callback(lambda: None)
         await a.write(b"line\n")
         a.close()
         await wait_until(b.closed)
@@ -393,6 +395,7 @@ def test_idle_stream_buffers_little(run: Runner) -> None:
         # Default max_buffer_size (100 MiB), no read pending: the stream
         # stops after a few chunks instead of swallowing the whole transfer.
         a, b = await tcp_pair(read_chunk_size=16 * 1024)
+        b.set_close_callback(lambda: None)  # arms reading, nothing pending
         payload = os.urandom(16 * 1024 * 1024)
         w = a.write(payload)
         await asyncio.sleep(0.2)
@@ -909,6 +912,7 @@ def test_stream_is_a_compiled_sink_on_whirlwind_loop() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         a, b = await unix_pair()
+        b.set_close_callback(lambda: None)  # registers the stream
         with pytest.raises(RuntimeError, match="compiled stream"):
             loop.add_reader(b.fileno(), lambda: None)
         assert loop.remove_reader(b.fileno()) is False
@@ -1036,5 +1040,26 @@ def test_read_until_regex_http_head_end(run: Runner) -> None:
             await f
         assert isinstance(info.value.real_error, UnsatisfiableReadError)
         a.close()
+
+    run(main())
+
+
+def test_start_tls_on_fresh_stream_after_delay(
+    run: Runner, cert: tuple[Path, Path]
+) -> None:
+    # A stream nobody has read from reads nothing ahead: the client's TLS
+    # hello waits in the kernel until the server converts its stream.
+    async def main() -> None:
+        server_ctx, client_ctx = _contexts(cert)
+        a, b = await tcp_pair()
+        fa = a.start_tls(False, client_ctx, server_hostname="localhost")
+        await asyncio.sleep(0.05)
+        assert b._read_buffer_size == 0
+        fb = b.start_tls(True, server_ctx)
+        ta, tb = await asyncio.gather(fa, fb)
+        await tb.write(b"hi\n")
+        assert await ta.read_until(b"\n") == b"hi\n"
+        ta.close()
+        tb.close()
 
     run(main())

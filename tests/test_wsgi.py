@@ -1,108 +1,184 @@
-"""Tests for whirlwind.wsgi: WSGI apps in whirlwind, whirlwind under WSGI servers."""
+"""Tests for whirlwind.wsgi through real sockets.
+
+WSGI apps (the wsgiref kind) served by whirlwind's HTTPServer, and
+whirlwind web applications served by ``wsgiref.simple_server``; clients are
+``http.client`` and raw sockets.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
-import contextlib
 import http.client
 import json
+import logging
 import threading
 import wsgiref.simple_server
-from collections.abc import Iterable, Iterator
+import wsgiref.validate
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
-from wsgiref.validate import validator
 
-from tests._web_support import LogCapture, no_unexpected_logs, serve  # noqa: F401
-from whirlwind import web, wsgi
+import pytest
 
-
-def echo_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    info = {
-        "method": environ["REQUEST_METHOD"],
-        "path": environ["PATH_INFO"].encode("latin1").decode("utf-8"),
-        "query": environ["QUERY_STRING"],
-        "type": environ.get("CONTENT_TYPE"),
-        "body": body.decode(),
-        "custom": environ.get("HTTP_X_CUSTOM"),
-        "port": environ["SERVER_PORT"],
-    }
-    start_response("201 Created", [("Content-Type", "application/json")])
-    return [json.dumps(info).encode()]
+from tests._http_support import serve
+from whirlwind import web
+from whirlwind.wsgi import WSGIApplication, WSGIContainer, from_wsgi_str, to_wsgi_str
 
 
-def streaming_app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
-    start_response("200 OK", [("Content-Type", "text/plain")])
+def environ_app(
+    environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterable[bytes]:
+    """Describes its environ as JSON (only the CGI-style string keys)."""
+    body = environ["wsgi.input"].read()
+    info = {k: v for k, v in environ.items() if isinstance(v, str)}
+    info["body"] = body.decode("latin1")
+    info["multithread"] = environ["wsgi.multithread"]
+    data = json.dumps(info).encode()
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("X-Thread", threading.current_thread().name),
+        ],
+    )
+    return [data]
+
+
+def generator_app(
+    environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterator[bytes]:
+    start_response("201 Created", [("X-Gen", "yes")])
     yield b"one,"
+    yield b""
     yield b"two"
 
 
-def test_container_behind_http_server_with_thread_pool() -> None:
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        container = wsgi.WSGIContainer(validator(echo_app), executor=pool)
-        with serve(container) as c:
-            r = c.fetch(
-                "/p%C3%A9?x=1",
-                "POST",
-                body="data=1",
-                headers={"Content-Type": "text/plain", "X-Custom": "yes"},
-            )
-            assert r.status == 201 and r.reason == "Created"
-            assert json.loads(r.body) == {
-                "method": "POST",
-                "path": "/pé",
-                "query": "x=1",
-                "type": "text/plain",
-                "body": "data=1",
-                "custom": "yes",
-                "port": str(c.port),
-            }
-            assert r.headers["Server"].startswith("WhirlwindServer/")
+def failing_app(
+    environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterable[bytes]:
+    raise ZeroDivisionError("boom")
 
 
-class Native(web.RequestHandler):
-    def get(self) -> None:
-        self.write("native")
+def fetch(
+    port: int,
+    path: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.msg, r.read()
+    finally:
+        conn.close()
 
 
-def test_container_as_fallback_next_to_handlers() -> None:
-    container = wsgi.WSGIContainer(validator(streaming_app))
+# -- WSGIContainer ------------------------------------------------------------------
+
+
+def test_container_environ_and_body() -> None:
+    with serve(WSGIContainer(environ_app)) as st:
+        status, headers, body = fetch(
+            st.port,
+            "/caf%C3%A9/x?a=1&b=%20",
+            "POST",
+            b"payload=1",
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Custom": "v"},
+        )
+        assert status == 200
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Content-Length"] == str(len(body))
+        env = json.loads(body)
+        assert env["REQUEST_METHOD"] == "POST"
+        assert env["PATH_INFO"] == "/café/x".encode().decode("latin1")
+        assert env["QUERY_STRING"] == "a=1&b=%20"
+        assert env["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
+        assert env["CONTENT_LENGTH"] == "9"
+        assert env["HTTP_X_CUSTOM"] == "v"
+        assert env["SERVER_PORT"] == str(st.port)
+        assert env["SERVER_NAME"] == "127.0.0.1"
+        assert env["REMOTE_ADDR"] == "127.0.0.1"
+        assert env["wsgi.url_scheme"] == "http"
+        assert env["body"] == "payload=1"
+        assert env["multithread"] is False
+
+
+def test_container_generator_head_and_errors(caplog: pytest.LogCaptureFixture) -> None:
+    with serve(WSGIContainer(generator_app)) as st:
+        status, headers, body = fetch(st.port, "/")
+        assert (status, body, headers["X-Gen"]) == (201, b"one,two", "yes")
+        status, headers, body = fetch(st.port, "/", "HEAD")
+        assert status == 201 and body == b""
+    with serve(WSGIContainer(failing_app)) as st:
+        with caplog.at_level(logging.ERROR, "whirlwind.application"):
+            status, _, _ = fetch(st.port, "/")
+        assert status == 500
+        assert any("boom" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+        # The server survives.
+        status, _, _ = fetch(st.port, "/")
+        assert status == 500
+
+
+def test_container_with_thread_executor() -> None:
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="wsgi") as pool:
+        with serve(WSGIContainer(environ_app, executor=pool)) as st:
+            status, headers, body = fetch(st.port, "/t")
+            assert status == 200
+            assert headers["X-Thread"].startswith("wsgi")
+            assert json.loads(body)["multithread"] is True
+            status, _, body = fetch(st.port, "/", "POST", b"x" * 5000)
+            assert json.loads(body)["body"] == "x" * 5000
+
+
+def test_container_body_limit_honoured() -> None:
+    with serve(WSGIContainer(environ_app), max_body_size=1000) as st:
+        status, _, _ = fetch(st.port, "/", "POST", b"x" * 999)
+        assert status == 200
+        status, _, _ = fetch(st.port, "/", "POST", b"x" * 5000)
+        assert status == 413
+
+
+def test_container_behind_fallback_handler() -> None:
+    class Native(web.RequestHandler):
+        def get(self) -> None:
+            self.write("native")
+
     app = web.Application(
-        [("/native", Native), (r".*", web.FallbackHandler, {"fallback": container})]
+        [
+            ("/native", Native),
+            (r".*", web.FallbackHandler, {"fallback": WSGIContainer(environ_app)}),
+        ]
     )
-    with serve(app) as c:
-        assert c.fetch("/native").text == "native"
-        r = c.fetch("/anything")
-        assert r.text == "one,two" and r.headers["Content-Length"] == "7"
+    with serve(app) as st:
+        assert fetch(st.port, "/native")[2] == b"native"
+        status, _, body = fetch(st.port, "/other?q=1")
+        assert status == 200
+        assert json.loads(body)["QUERY_STRING"] == "q=1"
 
 
-class Form(web.RequestHandler):
-    def get(self) -> None:
-        self.set_cookie("seen", "1")
-        self.write({"name": self.get_argument("name", "?"), "host": self.request.host})
-
-    def post(self) -> None:
-        self.write("posted " + self.get_body_argument("v"))
+def test_wsgi_str_helpers() -> None:
+    raw = bytes(range(256))
+    assert from_wsgi_str(to_wsgi_str(raw)) == raw
+    assert to_wsgi_str("é".encode()) == "Ã©"
 
 
-class AsyncOnly(web.RequestHandler):
-    async def get(self) -> None:
-        self.write("never")
+# -- WSGIApplication ----------------------------------------------------------------
 
 
-class _Quiet(wsgiref.simple_server.WSGIRequestHandler):
+class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
-@contextlib.contextmanager
-def wsgi_server(app: Any) -> Iterator[int]:
+@contextmanager
+def wsgiref_server(app: Any) -> Iterator[int]:
     server = wsgiref.simple_server.make_server(
-        "127.0.0.1", 0, app, handler_class=_Quiet
+        "127.0.0.1", 0, app, handler_class=_QuietHandler
     )
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}
-    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server.server_port
@@ -112,35 +188,82 @@ def wsgi_server(app: Any) -> Iterator[int]:
         thread.join(5)
 
 
-def _get(port: int, path: str, method: str = "GET", body: str | None = None) -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
-    conn.request(method, path, body=body, headers=headers)
-    r = conn.getresponse()
-    data = r.read()
-    conn.close()
-    return r, data
+class Hello(web.RequestHandler):
+    def get(self, name: str) -> None:
+        self.set_cookie("seen", "1")
+        self.write({"hello": name, "q": self.get_argument("q", "")})
+
+    def post(self, name: str) -> None:
+        self.write(f"posted {self.get_body_argument('v')} by {name}")
 
 
-def test_classic_wsgi_application_under_wsgiref() -> None:
-    app = wsgi.WSGIApplication(
-        [("/form", Form), ("/async", AsyncOnly)], cookie_secret="s"
+class AsyncHello(web.RequestHandler):
+    async def get(self) -> None:
+        await asyncio.sleep(0.01)
+        self.write("async done")
+
+
+class Boom(web.RequestHandler):
+    def get(self) -> None:
+        raise ValueError("handler failure")
+
+
+class Moved(web.RequestHandler):
+    def get(self) -> None:
+        self.redirect("/hello/x")
+
+
+def make_app() -> WSGIApplication:
+    return WSGIApplication(
+        [
+            (r"/hello/(\w+)", Hello),
+            ("/async", AsyncHello),
+            ("/boom", Boom),
+            ("/moved", Moved),
+        ]
     )
-    with wsgi_server(app) as port:
-        r, data = _get(port, "/form?name=ann")
-        assert r.status == 200 and json.loads(data)["name"] == "ann"
-        assert r.getheader("Set-Cookie").startswith("seen=1")
-        r, data = _get(port, "/form", "POST", "v=x")
-        assert data == b"posted x"
-        r, _ = _get(port, "/missing")
-        assert r.status == 404
-        # Nothing runs an event loop under WSGI: async handlers cannot finish.
-        r, _ = _get(port, "/async")
-        assert r.status == 500
 
 
-def test_wsgi_adapter_wraps_a_plain_application() -> None:
-    adapter = wsgi.WSGIAdapter(web.Application([("/form", Form)]))
-    with wsgi_server(validator(adapter)) as port:
-        r, data = _get(port, "/form?name=bob")
-        assert json.loads(data) == {"name": "bob", "host": f"127.0.0.1:{port}"}
+def test_wsgi_application_under_wsgiref(caplog: pytest.LogCaptureFixture) -> None:
+    # wsgiref.validate checks PEP 3333 conformance of every call.
+    with wsgiref_server(wsgiref.validate.validator(make_app())) as port:
+        status, headers, body = fetch(port, "/hello/bob?q=%C3%A9")
+        assert status == 200
+        assert json.loads(body) == {"hello": "bob", "q": "é"}
+        assert headers["Content-Type"].startswith("application/json")
+        assert "seen=1" in headers["Set-Cookie"]
+        status, _, body = fetch(
+            port,
+            "/hello/ann",
+            "POST",
+            b"v=42",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert (status, body) == (200, b"posted 42 by ann")
+        assert fetch(port, "/async")[2] == b"async done"
+        assert fetch(port, "/async")[2] == b"async done"  # the thread loop is reused
+        assert fetch(port, "/missing")[0] == 404
+        status, headers, _ = fetch(port, "/moved")
+        assert status == 302 and headers["Location"] == "/hello/x"
+        with caplog.at_level(logging.ERROR, "whirlwind.application"):
+            assert fetch(port, "/boom")[0] == 500
+        assert any(
+            "handler failure" in r.getMessage() or r.exc_info for r in caplog.records
+        )
+
+
+def test_wsgi_application_is_still_a_web_application() -> None:
+    # Served natively, the same object answers like any Application.
+    with serve(make_app()) as st:
+        status, _, body = fetch(st.port, "/hello/zed")
+        assert status == 200 and json.loads(body)["hello"] == "zed"
+
+
+def test_wsgi_application_refuses_to_run_inside_a_loop() -> None:
+    app = make_app()
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError):
+            app({"REQUEST_METHOD": "GET"}, lambda *a: None)
+
+    asyncio.run(main())

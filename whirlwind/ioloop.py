@@ -48,7 +48,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from whirlwind.concurrent import (
     Future,
@@ -173,6 +173,18 @@ class IOLoop(Configurable):
         return AsyncIOLoop
 
     # --- finding the loop -------------------------------------------------
+
+    @overload
+    @staticmethod
+    def current() -> IOLoop: ...
+
+    @overload
+    @staticmethod
+    def current(instance: Literal[True]) -> IOLoop: ...
+
+    @overload
+    @staticmethod
+    def current(instance: bool = True) -> IOLoop | None: ...
 
     @staticmethod
     def current(instance: bool = True) -> IOLoop | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import functools
 import logging
 import os
 import socket
@@ -70,10 +71,13 @@ def _current_loop() -> asyncio.AbstractEventLoop:
         return asyncio.get_event_loop()
 
 
+@functools.cache
 def _client_ssl_defaults() -> ssl.SSLContext:
+    # Built once: loading the system CA store takes tens of milliseconds.
     return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
 
 
+@functools.cache
 def _server_ssl_defaults() -> ssl.SSLContext:
     return ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 
@@ -217,15 +221,6 @@ class IOStream(BaseIOStream):
         self._connect_future: asyncio.Future[Any] | None = None
         self._connect_callback: Callable[[], None] | None = None
         super().__init__(*args, **kwargs)
-        if not isinstance(socket, ssl.SSLSocket):
-            try:
-                socket.getpeername()
-            except OSError:
-                pass
-            else:
-                # Connected: keep read interest armed from now on, so data
-                # and the peer's close are noticed with no read pending.
-                self._want_read()
 
     def fileno(self) -> int:
         return self.socket.fileno()
@@ -404,8 +399,9 @@ class SSLIOStream(IOStream):
     _hooked_stream = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._ssl_options: dict[str, Any] | ssl.SSLContext = (
-            kwargs.pop("ssl_options", None) or _client_ssl_defaults()
+        # None means the default client context, built when first needed.
+        self._ssl_options: dict[str, Any] | ssl.SSLContext | None = kwargs.pop(
+            "ssl_options", None
         )
         self._ssl_connect_future: asyncio.Future[Any] | None = None
         self._ssl_connect_callback: Callable[[], None] | None = None
@@ -444,7 +440,10 @@ class SSLIOStream(IOStream):
         self._unregister_fd()
         try:
             self.socket = _wrap_socket(
-                self.socket, self._ssl_options, self._server_hostname, False
+                self.socket,
+                self._ssl_options or _client_ssl_defaults(),
+                self._server_hostname,
+                False,
             )
         except (ssl.SSLError, OSError, ValueError) as e:
             self.close(exc_info=e)

@@ -363,6 +363,8 @@ class ArgReplacer:
 
 def _websocket_mask_python(mask: bytes, data: bytes) -> bytes:
     """XOR ``data`` with the 4-byte websocket ``mask`` repeated."""
+    if len(mask) != 4:
+        raise ValueError("websocket mask must be 4 bytes")
     if not data:
         return b""
     n = len(data)

@@ -9,8 +9,9 @@
 # Consuming only moves _start; when everything is consumed both cursors go
 # back to 0 for free.  Before a read we make room for read_chunk_size bytes:
 # compact (memmove) only when the consumed prefix exceeds half the capacity,
-# otherwise grow by doubling.  Read interest stays armed while the stream
-# is open, but with no read pending only max(4 chunks, 256 KiB) (capped at
+# otherwise grow by doubling.  Read interest is armed by the first read or
+# close callback and then stays armed, but with no read pending only
+# max(4 chunks, 256 KiB) (capped at
 # max_buffer_size) is buffered: past that read interest is dropped and the
 # kernel pushes back on the sender, until a read consumes or asks for more.
 # A pending read may fill the buffer to max_buffer_size; if a full buffer
@@ -180,8 +181,12 @@ cdef class _Stream(IOSink):
         """Enter connect/handshake mode, or return to streaming (0)."""
         self._mode = mode
         if mode == MODE_STREAM and not self._closed:
-            self._arm_read()
-            if self._hooked:
+            # Read interest is armed by the first read (or a close callback)
+            # and then kept: a stream nobody reads yet reads nothing ahead,
+            # so start_tls right after accept or connect finds it idle.
+            if self._rkind != K_NONE or self._close_callback is not None:
+                self._arm_read()
+            if self._hooked and self._reg_read:
                 self._do_read()
                 if self._closed:
                     return
