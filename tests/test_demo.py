@@ -212,7 +212,9 @@ def test_login_needs_the_xsrf_token_then_signs_the_user_in(browser: Browser) -> 
     assert ok.status == 302
     assert ok.headers["Location"] == "/notes"
     assert "user" in browser.cookies
-    assert "ada" not in browser.cookies["user"].split("|")[-1]  # signed, not plain
+    # a signed value (format 2), the name base64-encoded inside, not plain
+    assert browser.cookies["user"].startswith("2|")
+    assert "|4:YWRh|" in browser.cookies["user"]
 
     notes = browser.fetch("/notes")
     assert notes.status == 200
