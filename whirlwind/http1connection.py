@@ -564,7 +564,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             # It suspended: what it wrote so far goes out now, and the rest
             # of its writes go straight to the stream.
             owner._flush()
-            self.stream.set_close_callback(self._on_connection_close)
+            # A handler that detached the stream (a websocket upgrade) owns
+            # its close callback from then on.
+            if self.stream is not None:
+                self.stream.set_close_callback(self._on_connection_close)
             owner._in_handler = True
             try:
                 await _InContext(ret, first, ctx)
