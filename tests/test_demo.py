@@ -17,12 +17,14 @@ import http.cookies
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,7 +212,9 @@ def test_login_needs_the_xsrf_token_then_signs_the_user_in(browser: Browser) -> 
     assert ok.status == 302
     assert ok.headers["Location"] == "/notes"
     assert "user" in browser.cookies
-    assert "ada" not in browser.cookies["user"].split("|")[-1]  # signed, not plain
+    # a signed value (format 2), the name base64-encoded inside, not plain
+    assert browser.cookies["user"].startswith("2|")
+    assert "|4:YWRh|" in browser.cookies["user"]
 
     notes = browser.fetch("/notes")
     assert notes.status == 200
@@ -307,18 +311,21 @@ def test_asynchronous_handler_finishes_from_a_timer(browser: Browser) -> None:
 
 
 def test_asynchronous_handler_does_not_block_other_requests(browser: Browser) -> None:
-    # The slow request is still open while a second request is answered.
-    slow: list[Response] = []
-    thread = threading.Thread(
-        target=lambda: slow.append(browser.fetch("/slow?delay=2")), daemon=True
-    )
-    thread.start()
+    # While a /slow request is held open, the server keeps answering others.
+    slow = http.client.HTTPConnection("127.0.0.1", browser.port, timeout=10)
     try:
-        assert browser.fetch("/api/notes").status == 200
-        assert thread.is_alive() and not slow
+        slow.request("GET", "/slow?delay=1")
+        for _ in range(200):
+            status = browser.fetch("/api/status").json()
+            if status["waiting"] == 1:
+                break
+        assert status == {"notes": 0, "waiting": 1}
+        r = slow.getresponse()
+        assert r.status == 200
+        assert b'<span id="delay">1.0</span>' in r.read()
     finally:
-        thread.join(10)
-    assert slow[0].status == 200
+        slow.close()
+    assert browser.fetch("/api/status").json() == {"notes": 0, "waiting": 0}
 
 
 def test_asynchronous_handler_error_in_callback(browser: Browser) -> None:
@@ -360,3 +367,50 @@ def test_python_m_demo_serves_on_the_port_it_prints() -> None:
             proc.stdout.close()
             proc.stderr.close()
     assert code == 0
+
+
+def test_debug_mode_shows_tracebacks_and_restarts_after_an_edit(
+    tmp_path: Path,
+) -> None:
+    # A copy of the demo package, so the test can edit its source.
+    shutil.copytree(
+        os.path.join(ROOT, "demo"),
+        tmp_path / "demo",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--port=0", "--debug"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = re.fullmatch(
+            r"demo: serving on http://[^:]+:(\d+)/\n", proc.stdout.readline()
+        )
+        assert first
+        b = Browser(int(first.group(1)))
+        r = b.fetch("/slow?delay=0&fail=1")
+        assert r.status == 503
+        assert "Traceback (most recent call last)" in r.text
+        assert "on_timer" in r.text
+
+        app_py = tmp_path / "demo" / "app.py"
+        later = app_py.stat().st_mtime_ns + 2_000_000_000
+        app_py.write_text(app_py.read_text() + "\n# edited\n")
+        os.utime(app_py, ns=(later, later))
+        again = re.fullmatch(
+            r"demo: serving on http://[^:]+:(\d+)/\n", proc.stdout.readline()
+        )
+        assert again  # the same process, re-executed
+        assert proc.poll() is None
+        assert "whirlwind demo" in Browser(int(again.group(1))).fetch("/").text
+    finally:
+        proc.kill()
+        proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
