@@ -28,6 +28,7 @@ from whirlwind.httpclient import (
     HTTPResponse,
 )
 from whirlwind.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+from whirlwind.iostream import UnsatisfiableReadError
 from whirlwind.loop import new_event_loop
 from whirlwind.simple_httpclient import (
     HTTPStreamClosedError,
@@ -94,6 +95,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path == "/404":
             self._send(404, b"nope")
             return
+        if path == "/big-head":
+            self._send(200, b"ok", {"X-Filler": "a" * 5000})
+            return
         info = {
             "method": self.command,
             "path": path,
@@ -126,8 +130,10 @@ def run(coro: Any) -> Any:
         loop.close()
 
 
-async def _fetch(url: str, **kwargs: Any) -> HTTPResponse:
-    client = AsyncHTTPClient(force_instance=True)
+async def _fetch(
+    url: str, client_kwargs: dict[str, Any] | None = None, **kwargs: Any
+) -> HTTPResponse:
+    client = AsyncHTTPClient(force_instance=True, **(client_kwargs or {}))
     try:
         return await client.fetch(url, **kwargs)  # type: ignore[no-any-return]
     finally:
@@ -441,3 +447,19 @@ def test_tls_client_validates(cert: tuple[str, str]) -> None:
             assert (await _fetch(url, validate_cert=False)).body == b"GET /t 0"
 
         run(main())
+
+
+def test_response_head_over_max_header_size_fails_the_fetch(pyserver: str) -> None:
+    # The response head does not fit: the connection is dropped and the fetch
+    # fails with the stream's error (as in Tornado 6, raise_error=False only
+    # turns HTTP status errors into responses), never with a made-up status.
+    with pytest.raises(UnsatisfiableReadError, match="1024 bytes"):
+        run(
+            _fetch(
+                pyserver + "/big-head",
+                client_kwargs={"max_header_size": 1024},
+                raise_error=False,
+            )
+        )
+    ok = run(_fetch(pyserver + "/big-head", raise_error=False))
+    assert ok.code == 200 and ok.body == b"ok"

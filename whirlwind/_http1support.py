@@ -33,9 +33,10 @@ class _HeaderInjectionError(httputil.HTTPOutputError, ValueError):
 class _StatusError(httputil.HTTPInputError):
     """Bad input that deserves a specific status code (400 when raised plain)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, quiet: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.quiet = quiet  # already logged where it was raised
 
 
 # -- cached pieces of responses ---------------------------------------------------

@@ -384,8 +384,13 @@ class HTTP1Connection(httputil.HTTPConnection):
         try:
             try:
                 data = await self._read_head()
-            except UnsatisfiableReadError:
-                raise _StatusError(431, "header section too large") from None
+            except UnsatisfiableReadError as e:
+                # Tornado's wording, which its users and tests look for.
+                gen_log.info("Unsatisfiable read, closing connection: %s", e)
+                if is_client:
+                    self.close()
+                    raise StreamClosedError(real_error=e) from None
+                raise _StatusError(431, "header section too large", True) from None
             try:
                 start_line_str, headers = _core_parse_head(
                     data, self.params.max_header_count
@@ -512,7 +517,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             return not self._disconnect_on_finish or is_client
         except httputil.HTTPInputError as e:
             code = e.code if isinstance(e, _StatusError) else 400
-            gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
+            if not getattr(e, "quiet", False):
+                gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
             if not is_client and self.stream is not None:
                 if not self._response_started:
                     await self._reject(code)
