@@ -331,8 +331,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._pending_write: Any = None
         self._response_started = False
         # The object whose _deadline the sweeper watches: the server
-        # connection on servers, this object on clients.
-        self._owner: Any = self
+        # connection on servers; None on clients, where it is this object
+        # (not stored, so a client connection is no reference cycle).
+        self._owner: Any = None
         self._deadline = 0.0
         self._in_body = False
         self._idle = False
@@ -363,7 +364,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if fut.done():
                 data = fut.result()
             else:
-                owner = self._owner
+                owner = self._owner or self
                 if params.header_timeout is not None:
                     if owner is self:
                         _Sweeper.add(self, params.header_timeout)
@@ -418,7 +419,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._disconnect_on_finish = True
             content_length = _content_length(headers, allow_list=is_client)
             self._body_pending = bool(chunked or content_length)
-            owner = self._owner
+            owner = self._owner or self
             if owner._corking and self._body_pending:
                 # Reading a body may wait for the network: answers to the
                 # earlier requests must not wait with it.
@@ -476,8 +477,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                     and headers._d.get("Expect") is not None
                     and headers["Expect"].lower() == "100-continue"
                 ):
-                    if self._owner._corking:
-                        self._owner._flush()
+                    owner = self._owner or self
+                    if owner._corking:
+                        owner._flush()
                     self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 await self._read_body_timed(chunked, content_length, delegate)
             self._read_finished = True
@@ -503,8 +505,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             ):
                 # The response is still being produced elsewhere; wait.
                 # Whatever it writes from now on goes straight out.
-                if self._owner._corking:
-                    self._owner._flush()
+                owner = self._owner or self
+                if owner._corking:
+                    owner._flush()
                 self._finish_future = asyncio.get_running_loop().create_future()
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
@@ -550,7 +553,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         *is* its Task, so ``asyncio.current_task()``, ``asyncio.timeout()``
         and cancellation behave in a handler as in any coroutine.
         """
-        owner = self._owner
+        owner = self._owner or self
         owner._corking = True
         ctx = contextvars.copy_context()
         ret = ctx.run(delegate.finish)
@@ -597,15 +600,16 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Send an error status, then close without a reset (lingering close)."""
         stream = self.stream
         self._response_started = self._write_finished = True
-        if self._owner._corking:
-            self._owner._flush()
+        owner = self._owner or self
+        if owner._corking:
+            owner._flush()
         try:
             await stream.write(_ERROR_RESPONSES.get(code) or _error_response(code))
             sock = stream.socket
             if sock is None or isinstance(sock, ssl.SSLSocket):
                 return
             sock.shutdown(socket.SHUT_WR)
-            owner = self._owner
+            owner = self._owner or self
             if owner is self:
                 _Sweeper.add(self, _LINGER_SECONDS)
             owner._deadline = asyncio.get_running_loop().time() + _LINGER_SECONDS
@@ -624,7 +628,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         delegate: httputil.HTTPMessageDelegate,
     ) -> None:
         timeout = self._body_timeout
-        owner = self._owner
+        owner = self._owner or self
         if timeout is not None:
             if owner is self:
                 _Sweeper.add(self, timeout)
@@ -851,7 +855,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         fut = self._finish_future
         if fut is not None and not fut.done():
             fut.set_result(None)
-        if self._owner is self:
+        if self._owner is None:
             _Sweeper.discard(self)
 
     def detach(self) -> IOStream:
@@ -861,18 +865,19 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         self._close_callback = None
         stream = self.stream
-        if self._owner._corking:
+        owner = self._owner or self
+        if owner._corking:
             # A corked 101 answer must reach the peer before anything the
             # new owner of the stream writes.
-            self._owner._flush()
+            owner._flush()
         if stream is not None:
             stream.set_close_callback(None)
         self.stream = None  # type: ignore[assignment]
         fut = self._finish_future
         if fut is not None and not fut.done():
             fut.set_result(None)
-        if self._owner is not self:
-            self._owner._detached = True
+        if owner is not self:
+            owner._detached = True
         return stream
 
     def set_body_timeout(self, timeout: float) -> None:
@@ -979,7 +984,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         return self._send(data)
 
     def _send(self, data: bytes) -> asyncio.Future[None]:
-        owner = self._owner
+        owner = self._owner or self
         if owner._corking:
             cork = owner._cork
             if owner._cork_size + len(data) <= _CORK_MAX:
@@ -1050,7 +1055,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             fut.set_result(None)
 
     def _close_after_flush(self) -> None:
-        owner = self._owner
+        owner = self._owner or self
         if owner._corking:
             owner._flush()
         _close_after_flush(self.stream, self._pending_write)
