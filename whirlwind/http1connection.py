@@ -919,7 +919,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
             self._expected_content_remaining = None
         else:
-            resp = cast(httputil.ResponseStartLine, start_line)
+            resp: httputil.ResponseStartLine = start_line  # type: ignore[assignment]
             request = self._request_start_line
             assert request is not None
             if self._owner._draining:
@@ -949,15 +949,27 @@ class HTTP1Connection(httputil.HTTPConnection):
             if request.method == "HEAD" or code == 304:
                 self._expected_content_remaining = 0
             elif "Content-Length" in d:
-                self._expected_content_remaining = parse_int(headers["Content-Length"])
+                cl = d["Content-Length"]
+                self._expected_content_remaining = parse_int(
+                    cl if cl.__class__ is str else headers["Content-Length"]  # type: ignore[arg-type]
+                )
             else:
                 self._expected_content_remaining = None
         if self._chunking_output:
             headers["Transfer-Encoding"] = "chunked"
-        lines = [
-            f"{n}: {v}" if v.__class__ is str else f"{n}: {_header_text(v)}"
-            for n, v in headers.get_all()
-        ]
+        lines = []
+        for n, v in headers._d.items():
+            if v.__class__ is str:
+                lines.append(f"{n}: {v}")
+            elif v.__class__ is list:
+                for item in v:
+                    lines.append(
+                        f"{n}: {item}"
+                        if item.__class__ is str
+                        else f"{n}: {_header_text(item)}"
+                    )
+            else:
+                lines.append(f"{n}: {_header_text(v)}")
         if lines:
             block = "\r\n".join(lines)
             # Each separator adds exactly one CR and one LF; any other is
@@ -991,9 +1003,15 @@ class HTTP1Connection(httputil.HTTPConnection):
                 cork.append(data)
                 owner._cork_size += len(data)
                 owner._cork_conn = self
-                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                fut.set_result(None)
-                return fut
+                # Corked bytes count as written: hand out the connection's
+                # one resolved Future (awaiting it returns at once).
+                fut = owner._done_future
+                if fut is None:
+                    fut = owner._done_future = (
+                        asyncio.get_running_loop().create_future()
+                    )
+                    fut.set_result(None)
+                return fut  # type: ignore[no-any-return]
             owner._flush()  # keep the order, then write the big piece directly
         self._pending_write = w = self.stream.write(data)
         return w  # type: ignore[no-any-return]
@@ -1091,6 +1109,7 @@ class HTTP1ServerConnection:
         self._cork: list[bytes] = []
         self._cork_size = 0
         self._cork_conn: HTTP1Connection | None = None
+        self._done_future: asyncio.Future[None] | None = None
 
     def _flush(self) -> None:
         """Send corked bytes in one write and stop corking."""

@@ -178,10 +178,19 @@ class HTTPHeaders(collections.abc.MutableMapping[str, str]):
     def __init__(self, *args: Any, **kwargs: str) -> None:
         self._d: dict[str, str | list[str]] = {}
         self._joined: dict[str, str] = {}
-        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
-            for k, v in args[0]._d.items():
-                self._d[k] = list(v) if v.__class__ is list else v
-        elif args or kwargs:
+        if len(args) == 1 and not kwargs:
+            arg = args[0]
+            if arg.__class__ is dict:
+                # The common HTTPHeaders({...}): no MutableMapping.update.
+                d = self._d
+                for k, v in arg.items():
+                    d[_NORMALIZED.get(k) or _normalize_header(k)] = v
+                return
+            if isinstance(arg, HTTPHeaders):
+                for k, v in arg._d.items():
+                    self._d[k] = list(v) if v.__class__ is list else v
+                return
+        if args or kwargs:
             self.update(*args, **kwargs)
 
     # -- multi-value API ---------------------------------------------------
@@ -546,7 +555,14 @@ class HTTPServerRequest:
         context = getattr(connection, "context", None)
         self.remote_ip: str | None = getattr(context, "remote_ip", None)
         self.protocol: str = getattr(context, "protocol", "http")
-        h = self.headers.get("Host")
+        headers = self.headers
+        h = (
+            headers._d.get("Host")
+            if headers.__class__ is HTTPHeaders
+            else headers.get("Host")
+        )
+        if h.__class__ is list:
+            h = ",".join(h)  # type: ignore[arg-type]
         if h is None:
             if self.version != "HTTP/1.0":
                 raise HTTPInputError("Missing Host header")
