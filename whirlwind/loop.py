@@ -47,7 +47,13 @@ class EventLoop(_LoopCore, asyncio.SelectorEventLoop):  # type: ignore[misc]
     `whirlwind.run`, or ``loop = whirlwind.new_event_loop()``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, selector: Any = None) -> None:
+        if selector is not None:
+            self._closed = True  # half-built: asyncio's __del__ must not close it
+            raise TypeError(
+                "whirlwind's EventLoop polls with its own poller; "
+                "set WHIRLWIND_POLLER=epoll|kqueue|select to choose it"
+            )
         # the compiled core created its poller and a selector facade in
         # __cinit__; hand the facade to asyncio so it does not open its own
         super().__init__(selector=self._selector)

@@ -1,4 +1,6 @@
-# The compiled core of whirlwind's asyncio event loop (included by _core.pyx).
+# The compiled core of whirlwind's asyncio event loop (included by _core.pyx;
+# Handle/TimerHandle and the heap sifts are in loop_handles.pxi, IOSink and the
+# selector facade in loop_sinks.pxi).
 #
 # Theory of operation
 # -------------------
@@ -77,7 +79,6 @@ from asyncio import format_helpers as _aio_format_helpers
 from asyncio import futures as _aio_futures
 
 _aio_Future = _aio_futures.Future
-from asyncio.log import logger as _aio_logger
 
 
 cdef extern from "Python.h":
@@ -143,319 +144,8 @@ cdef object _format_handle(object handle):
     return fmt(handle)
 
 
-# ---------------------------------------------------------------------------
-# Handles
-
-
-@cython.freelist(256)
-@cython.no_gc_clear
-@cython.auto_pickle(False)
-cdef class Handle:
-    """A callback scheduled on whirlwind's loop (asyncio.Handle's API)."""
-
-    def __dealloc__(self):
-        # a handle freed while parked (a queue cleared behind the loop's
-        # back): its context must be GC-tracked before it is deallocated
-        if self._gc_off & _GC_CONTEXT and self._context is not None:
-            if not _ww_gc_is_tracked(<PyObject *>self._context):
-                _ww_gc_track(<PyObject *>self._context)
-
-    def __init__(self, callback, args, loop, context=None):
-        self._callback = callback
-        self._args = tuple(args)
-        self._loop = loop
-        self._context = PyContext_CopyCurrent() if context is None else context
-
-    def cancel(self):
-        """Cancel the callback; a no-op if it already ran or was cancelled."""
-        if not self._cancelled:
-            self._cancel_c()
-
-    cdef int _cancel_c(self) except -1:
-        self._cancelled = True
-        if self._loop is not None and self._loop._debug:
-            self._repr = repr(self)
-        self._callback = None
-        self._args = None
-        return 0
-
-    def cancelled(self):
-        return self._cancelled
-
-    def get_context(self):
-        return self._context
-
-    def _run(self):
-        self._run_c()
-
-    cdef int _run_c(self) except -1:
-        cdef object cb = self._callback
-        cdef object args = self._args
-        cdef object ctx = self._context
-        cdef Py_ssize_t n
-        try:
-            PyContext_Enter(ctx)
-        except BaseException as exc:
-            self._report(exc)
-            return 0
-        try:
-            n = PyTuple_GET_SIZE(args)
-            if n == 0:
-                cb()
-            elif n == 1:
-                cb(<object>PyTuple_GET_ITEM(args, 0))
-            else:
-                cb(*args)
-        except (KeyboardInterrupt, SystemExit):
-            PyContext_Exit(ctx)
-            raise
-        except BaseException as exc:
-            PyContext_Exit(ctx)
-            self._report(exc)
-            return 0
-        PyContext_Exit(ctx)
-        return 0
-
-    def _report(self, exc):
-        cb = _aio_format_helpers._format_callback_source(self._callback, self._args)
-        context = {
-            "message": f"Exception in callback {cb}",
-            "exception": exc,
-            "handle": self,
-        }
-        if self._source_traceback:
-            context["source_traceback"] = self._source_traceback
-        self._loop.call_exception_handler(context)
-
-    def _repr_info(self):
-        info = [type(self).__name__]
-        if self._cancelled:
-            info.append("cancelled")
-        if self._callback is not None:
-            info.append(
-                _aio_format_helpers._format_callback_source(self._callback, self._args)
-            )
-        if self._source_traceback:
-            frame = self._source_traceback[-1]
-            info.append(f"created at {frame[0]}:{frame[1]}")
-        return info
-
-    def __repr__(self):
-        if self._repr is not None:
-            return self._repr
-        return "<{}>".format(" ".join(self._repr_info()))
-
-
-@cython.no_gc_clear
-@cython.auto_pickle(False)
-cdef class TimerHandle(Handle):
-    """A callback scheduled for a loop time (asyncio.TimerHandle's API)."""
-
-    def __init__(self, when, callback, args, loop, context=None):
-        Handle.__init__(self, callback, args, loop, context)
-        self._when = when
-
-    def when(self):
-        """The absolute loop time (loop.time()) the callback is due at."""
-        return self._when
-
-    def cancel(self):
-        if not self._cancelled:
-            if self._scheduled and self._loop is not None:
-                self._loop._timer_cancelled_count += 1
-            self._cancel_c()
-
-    def _repr_info(self):
-        info = Handle._repr_info(self)
-        info.insert(2 if self._cancelled else 1, f"when={self._when}")
-        return info
-
-    def __hash__(self):
-        return hash(self._when)
-
-    def __lt__(self, other):
-        if isinstance(other, TimerHandle):
-            return self._when < (<TimerHandle>other)._when
-        return NotImplemented
-
-    def __gt__(self, other):
-        if isinstance(other, TimerHandle):
-            return self._when > (<TimerHandle>other)._when
-        return NotImplemented
-
-    def __le__(self, other):
-        if isinstance(other, TimerHandle):
-            return self._when < (<TimerHandle>other)._when or self == other
-        return NotImplemented
-
-    def __ge__(self, other):
-        if isinstance(other, TimerHandle):
-            return self._when > (<TimerHandle>other)._when or self == other
-        return NotImplemented
-
-    def __eq__(self, other):
-        if isinstance(other, TimerHandle):
-            o = <TimerHandle>other
-            return (
-                self._when == o._when
-                and self._callback == o._callback
-                and self._args == o._args
-                and self._cancelled == o._cancelled
-            )
-        return NotImplemented
-
-    def __ne__(self, other):
-        eq = self.__eq__(other)
-        return NotImplemented if eq is NotImplemented else not eq
-
-
-cdef inline bint _timer_before(PyObject *a, PyObject *b) noexcept:
-    # (when, seq) order; reads the fields through the borrowed pointers
-    cdef double wa = (<TimerHandle>a)._when
-    cdef double wb = (<TimerHandle>b)._when
-    if wa != wb:
-        return wa < wb
-    return (<TimerHandle>a)._seq < (<TimerHandle>b)._seq
-
-
-cdef void _sift_down(PyObject **items, Py_ssize_t n, Py_ssize_t pos) noexcept:
-    # Move items[pos] down to its place (items is a permutation of owned
-    # references: no refcounts change).  Bottom-up variant: walk the hole down
-    # along the smaller children to a leaf (one comparison per level), then
-    # bubble the item back up; it usually belongs near the bottom, so this
-    # halves the comparisons of the textbook sift (each one a cache miss).
-    cdef PyObject *item = items[pos]
-    cdef Py_ssize_t start = pos, child, parent
-    child = 2 * pos + 1
-    while child < n:
-        if child + 1 < n and _timer_before(items[child + 1], items[child]):
-            child += 1
-        items[pos] = items[child]
-        pos = child
-        child = 2 * pos + 1
-    while pos > start:
-        parent = (pos - 1) >> 1
-        if not _timer_before(item, items[parent]):
-            break
-        items[pos] = items[parent]
-        pos = parent
-    items[pos] = item
-
-
-cdef void _sift_up(PyObject **items, Py_ssize_t pos) noexcept:
-    cdef PyObject *item = items[pos]
-    cdef Py_ssize_t parent
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if not _timer_before(item, items[parent]):
-            break
-        items[pos] = items[parent]
-        pos = parent
-    items[pos] = item
-
-
-cdef inline void _gc_park(Handle h) noexcept:
-    # untrack a fresh handle (and its loop-made context) while it is queued
-    cdef unsigned char off = _GC_HANDLE
-    if h._gc_off & _GC_CONTEXT:
-        _ww_gc_untrack(<PyObject *>h._context)
-    _ww_gc_untrack(<PyObject *>h)
-    h._gc_off |= off
-
-
-cdef inline void _gc_release(Handle h) noexcept:
-    # The loop drops its reference to h (the caller holds one more).  The
-    # context is always tracked again: CPython's context dealloc unlinks it
-    # from the GC unconditionally.  h is tracked again if it outlives this.
-    cdef unsigned char off = h._gc_off
-    cdef PyObject *ctx
-    if off == 0:
-        return
-    h._gc_off = 0
-    if off & _GC_CONTEXT:
-        ctx = <PyObject *>h._context
-        if not _ww_gc_is_tracked(ctx):
-            _ww_gc_track(ctx)
-    if _ww_refcnt(<PyObject *>h) > 1 and not _ww_gc_is_tracked(<PyObject *>h):
-        _ww_gc_track(<PyObject *>h)
-
-
-# ---------------------------------------------------------------------------
-# The compiled fd watcher hook
-
-
-@cython.auto_pickle(False)
-cdef class IOSink:
-    """Base of compiled fd watchers registered with _LoopCore._sink_add()."""
-
-    cdef int _on_io(self, int events) except -1:
-        return 0
-
-
-# ---------------------------------------------------------------------------
-# asyncio's `loop._selector`, for the inherited code that still reads it
-
-
-@cython.auto_pickle(False)
-cdef class _SelectorFacade:
-    """Answers get_key()/get_map()/close() from the loop's fd table.
-
-    Inherited asyncio code only inspects the selector (transport __repr__) and
-    closes it; registration goes through the loop's _add_reader family.
-    """
-
-    cdef _LoopCore _loop
-
-    def __cinit__(self, _LoopCore loop):
-        self._loop = loop
-
-    def _key(self, int fd, fileobj):
-        cdef _LoopCore loop = self._loop
-        if loop is None or fd >= loop._fds_cap:
-            raise KeyError(f"{fileobj!r} is not registered")
-        slot = loop._fds[fd]
-        if slot.kind != _FD_HANDLES and slot.kind != _FD_SINK:
-            raise KeyError(f"{fileobj!r} is not registered")
-        events = 0
-        if slot.mask & WW_READ:
-            events |= _selectors.EVENT_READ
-        if slot.mask & WW_WRITE:
-            events |= _selectors.EVENT_WRITE
-        if slot.kind == _FD_SINK:
-            data = (loop._fd_objs[2 * fd], None)
-        else:
-            data = (loop._fd_objs[2 * fd], loop._fd_objs[2 * fd + 1])
-        return _selectors.SelectorKey(fileobj, fd, events, data)
-
-    def get_key(self, fileobj):
-        return self._key(_fileobj_to_fd(fileobj), fileobj)
-
-    def get_map(self):
-        cdef _LoopCore loop = self._loop
-        cdef Py_ssize_t fd
-        result = {}
-        if loop is not None:
-            for fd in range(loop._fds_cap):
-                if loop._fds[fd].kind == _FD_HANDLES or loop._fds[fd].kind == _FD_SINK:
-                    result[fd] = self._key(fd, fd)
-        return result
-
-    def select(self, timeout=None):
-        raise NotImplementedError("whirlwind's loop polls with its own compiled poller")
-
-    def register(self, fileobj, events, data=None):
-        raise NotImplementedError("use the loop's add_reader()/add_writer()")
-
-    def modify(self, fileobj, events, data=None):
-        raise NotImplementedError("use the loop's add_reader()/add_writer()")
-
-    def unregister(self, fileobj):
-        raise NotImplementedError("use the loop's remove_reader()/remove_writer()")
-
-    def close(self):
-        if self._loop is not None:
-            self._loop._close_core()
-            self._loop = None
+include "loop_handles.pxi"
+include "loop_sinks.pxi"
 
 
 # ---------------------------------------------------------------------------
@@ -711,8 +401,8 @@ cdef class _LoopCore:
         """Run until stop() is called."""
         setup = getattr(self, "_run_forever_setup", None)
         if setup is not None:                     # Python 3.13+
+            setup()     # raises (and changes nothing) if already running
             try:
-                setup()
                 self._run_forever_loop()
             finally:
                 self._run_forever_cleanup()
@@ -865,7 +555,8 @@ cdef class _LoopCore:
                 handle._run()
             dt = monotonic() - t0
             if dt >= self.slow_callback_duration:
-                _aio_logger.warning(
+                # looked up at call time, like asyncio's own (tests patch it)
+                _aio_base_events.logger.warning(
                     "Executing %s took %.3f seconds", _format_handle(handle), dt
                 )
         finally:
@@ -1094,33 +785,3 @@ cdef class _LoopCore:
         if not self._poller.closed:
             self._poller._close()
         return 0
-
-
-# ---------------------------------------------------------------------------
-# Test hooks: an IOSink that calls a Python callable, so the sink dispatch
-# path can be exercised from Python tests.
-
-
-@cython.auto_pickle(False)
-cdef class _PySink(IOSink):
-    cdef object _fn
-
-    def __cinit__(self, fn):
-        self._fn = fn
-
-    cdef int _on_io(self, int events) except -1:
-        self._fn(events)
-        return 0
-
-
-def _sink_add_py(_LoopCore loop, int fd, fn, int events):
-    """Register `fn(events)` as a compiled-style fd watcher (tests only)."""
-    loop._sink_add(fd, _PySink(fn), events)
-
-
-def _sink_modify_py(_LoopCore loop, int fd, int events):
-    loop._sink_modify(fd, events)
-
-
-def _sink_remove_py(_LoopCore loop, int fd):
-    loop._sink_remove(fd)
