@@ -166,12 +166,23 @@ def bench(loops: int, peer: str, size: int) -> float:
     return time.perf_counter() - t0
 
 
+def _pass_peers(cmd: list[str], args: Any) -> None:
+    # pyperf workers must see the same benchmark list as the parent.
+    cmd.extend(["--peers", args.peers])
+
+
 def main() -> None:
     import pyperf
 
-    runner = pyperf.Runner()
+    runner = pyperf.Runner(add_cmdline_args=_pass_peers)
+    runner.argparser.add_argument(
+        "--peers", default=",".join(PEERS), help="comma list of peers to run"
+    )
+    wanted = runner.parse_args().peers.split(",")
     for label, size in SIZES.items():
         for peer in PEERS:
+            if peer not in wanted:
+                continue
             runner.bench_time_func(f"echo_{label}_{peer}", bench, peer, size)
 
 

@@ -141,8 +141,19 @@ def _time(
     return total
 
 
+def _pass_peers(cmd: list[str], args: Any) -> None:
+    # pyperf workers must see the same benchmark list as the parent.
+    cmd.extend(["--peers", args.peers])
+
+
 def main() -> None:
-    runner = pyperf.Runner()
+    runner = pyperf.Runner(add_cmdline_args=_pass_peers)
+    runner.argparser.add_argument(
+        "--peers",
+        default="whirlwind,tornado,asyncio",
+        help="comma list of peers to run (default: all)",
+    )
+    wanted = set(runner.parse_args().peers.split(","))
     runner.metadata["description"] = __doc__.splitlines()[0]
     peers = {
         "whirlwind": ("whirlwind", _lines_whirlwind),
@@ -150,6 +161,8 @@ def main() -> None:
         "asyncio": ("asyncio", _lines_asyncio),
     }
     for name, (loop_kind, reader) in peers.items():
+        if name not in wanted:
+            continue
         runner.bench_time_func(
             f"read_until_lines_100k_{name}", _time, loop_kind, reader, _burst, LINES
         )
@@ -157,6 +170,8 @@ def main() -> None:
         size = mib * 1024 * 1024
         data = b"x" * (size - len(DELIM)) + DELIM
         for name in ("whirlwind", "tornado", "asyncio"):
+            if name not in wanted:
+                continue
             loop_kind = "whirlwind" if name == "whirlwind" else "asyncio"
             runner.bench_time_func(
                 f"read_until_payload_{mib}MiB_{name}",

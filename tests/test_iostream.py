@@ -30,6 +30,7 @@ from whirlwind.iostream import (
     StreamBufferFullError,
     StreamClosedError,
     UnsatisfiableReadError,
+    _ssl_context,
 )
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
@@ -282,6 +283,7 @@ def test_read_until_close(run: Runner) -> None:
         assert b.closed()
         # on an already closed stream: the buffered rest
         c, d = await unix_pair()
+        d.set_close_callback(lambda: None)  # watch d without reading
         await c.write(b"left over")
         c.close()
         await wait_until(d.closed)
@@ -294,6 +296,7 @@ def test_read_until_close(run: Runner) -> None:
 def test_buffered_read_after_close(run: Runner) -> None:
     async def main() -> None:
         a, b = await unix_pair()
+        b.set_close_callback(lambda: None)
         await a.write(b"line\n")
         a.close()
         await wait_until(b.closed)
@@ -392,6 +395,7 @@ def test_idle_stream_buffers_little(run: Runner) -> None:
         # Default max_buffer_size (100 MiB), no read pending: the stream
         # stops after a few chunks instead of swallowing the whole transfer.
         a, b = await tcp_pair(read_chunk_size=16 * 1024)
+        b.set_close_callback(lambda: None)  # arms reading, nothing pending
         payload = os.urandom(16 * 1024 * 1024)
         w = a.write(payload)
         await asyncio.sleep(0.2)
@@ -479,8 +483,13 @@ def test_write_while_connecting(run: Runner) -> None:
             c = IOStream(socket.socket())
             fut = c.connect(listener.getsockname())
             w = c.write(b"early bird")
+            order: list[str] = []
+            fut.add_done_callback(lambda f: order.append("connect"))
+            w.add_done_callback(lambda f: order.append("write"))
             await fut
             await w
+            await spin()
+            assert order == ["connect", "write"]
             await wait_until(lambda: _accept_ready(listener))
             conn, _ = listener.accept()
             s = IOStream(conn)
@@ -813,9 +822,10 @@ def _split_reference(data: bytes, delim: bytes) -> list[bytes]:
     delim=st.sampled_from([b"\n", b"\r\n", b"\r\n\r\n", b"a\ra"]),
     chunk=st.integers(min_value=1, max_value=9),
     read_chunk=st.integers(min_value=1, max_value=16),
+    use_regex=st.booleans(),
 )
 def test_stream_read_until_matches_reference(
-    data: bytes, delim: bytes, chunk: int, read_chunk: int
+    data: bytes, delim: bytes, chunk: int, read_chunk: int, use_regex: bool
 ) -> None:
     # Tiny read_chunk_size forces many reads, buffer growth and compaction
     # while a delimiter read is pending; the writer trickles small chunks.
@@ -829,7 +839,11 @@ def test_stream_read_until_matches_reference(
                 await asyncio.sleep(0)
 
         feeder = asyncio.ensure_future(feed())
-        got = [await b.read_until(delim) for _ in expected]
+        if use_regex:
+            pattern = re.compile(re.escape(delim))
+            got = [await b.read_until_regex(pattern) for _ in expected]
+        else:
+            got = [await b.read_until(delim) for _ in expected]
         await feeder
         a.close()
         b.close()
@@ -855,5 +869,197 @@ def test_pipe_write_end_close_callback(run: Runner) -> None:
         assert await closed is True
         assert writer.closed()
         assert writer.error is None
+
+    run(main())
+
+
+def test_subclass_read_write_hooks_are_used(run: Runner) -> None:
+    class Rot13Stream(IOStream):
+        # A user stream that transforms bytes in read_from_fd/write_to_fd.
+        def read_from_fd(self, buf: memoryview) -> int | None:
+            try:
+                data = self.socket.recv(len(buf))
+            except BlockingIOError:
+                return None
+            buf[: len(data)] = data.translate(ROT)
+            return len(data)
+
+        def write_to_fd(self, data: memoryview) -> int:
+            try:
+                return self.socket.send(bytes(data).translate(ROT))
+            except BlockingIOError:
+                return 0
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        plain, rot = IOStream(a), Rot13Stream(b)
+        await plain.write(b"uryyb\n")
+        assert await rot.read_until(b"\n") == b"hello\n"
+        await rot.write(b"world\n")
+        assert await plain.read_until(b"\n") == b"jbeyq\n"
+        plain.close()
+        rot.close()
+
+    run(main())
+
+
+ROT = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"nopqrstuvwxyzabcdefghijklm")
+
+
+def test_stream_is_a_compiled_sink_on_whirlwind_loop() -> None:
+    # On whirlwind's loop the stream registers itself with the loop core
+    # (no add_reader Handle); the fd table then refuses Python callbacks.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = await unix_pair()
+        b.set_close_callback(lambda: None)  # registers the stream
+        with pytest.raises(RuntimeError, match="compiled stream"):
+            loop.add_reader(b.fileno(), lambda: None)
+        assert loop.remove_reader(b.fileno()) is False
+        await a.write(b"still works\n")
+        assert await b.read_until(b"\n") == b"still works\n"
+        fd = b.fileno()
+        b.close()
+        # closing hands the fd slot back
+        c, d = socket.socketpair()
+        try:
+            if c.fileno() == fd or d.fileno() == fd:
+                loop.add_reader(fd, lambda: None)
+                assert loop.remove_reader(fd) is True
+        finally:
+            c.close()
+            d.close()
+        a.close()
+
+    loop = _whirlwind_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 4))
+    finally:
+        loop.close()
+
+
+def test_classic_positional_forms(run: Runner) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = await unix_pair()
+        got = loop.create_future()
+        # read_until(delimiter, callback, max_bytes) as in Tornado 3/4
+        b.read_until(b"\n", got.set_result, 100)
+        await a.write(b"ok\n")
+        assert await got == b"ok\n"
+        # read_bytes(n, callback, streaming_callback, partial)
+        got2 = loop.create_future()
+        b.read_bytes(100, got2.set_result, None, True)
+        await a.write(b"some")
+        assert await got2 == b"some"
+        # max_bytes still applies in the classic form
+        closed = loop.create_future()
+        b.set_close_callback(lambda: closed.set_result(True))
+        b.read_until(b"\n", lambda data: None, 3)
+        await a.write(b"toolong\n")
+        assert await closed is True
+        assert isinstance(b.error, UnsatisfiableReadError)
+        a.close()
+
+    run(main())
+
+
+def test_tls_dict_options_and_classic_connect(
+    run: Runner, cert: tuple[Path, Path]
+) -> None:
+    # ssl_options as a dict of old wrap_socket keywords (Tornado's form):
+    # the server loads certfile/keyfile, the client skips verification.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        crt, key = cert
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.setblocking(False)
+            client = SSLIOStream(
+                socket.socket(), ssl_options={"cert_reqs": ssl.CERT_NONE}
+            )
+            connected = loop.create_future()
+            assert (
+                client.connect(
+                    listener.getsockname(), lambda: connected.set_result(True)
+                )
+                is None
+            )
+            await wait_until(lambda: _accept_ready(listener))
+            conn, _ = listener.accept()
+            server_ctx = _ssl_context(
+                {"certfile": str(crt), "keyfile": str(key)}, server_side=True
+            )
+            server = SSLIOStream(
+                server_ctx.wrap_socket(
+                    conn, server_side=True, do_handshake_on_connect=False
+                )
+            )
+            assert await server.wait_for_handshake() is server
+            assert await connected is True
+            await client.write(b"over tls\n")
+            assert await server.read_until(b"\n") == b"over tls\n"
+            client.close()
+            server.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", sorted(LOOPS))
+def test_close_after_loop_closed(kind: str) -> None:
+    loop = LOOPS[kind]()
+    a, b = socket.socketpair()
+
+    async def make() -> tuple[IOStream, IOStream]:
+        return IOStream(a), IOStream(b)
+
+    sa, sb = loop.run_until_complete(make())
+    sa.set_close_callback(lambda: None)
+    loop.close()
+    sa.close()  # must not raise on the closed loop
+    sb.close()
+    assert sa.closed() and sb.closed()
+    assert a.fileno() == -1 and b.fileno() == -1
+
+
+def test_read_until_regex_http_head_end(run: Runner) -> None:
+    # b"\r?\n\r?\n" is scanned in C; results must equal re.search().end().
+    async def main() -> None:
+        a, b = await unix_pair()
+        head = b"GET / HTTP/1.1\r\nHost: x\n\r\nBODY"
+        f = b.read_until_regex(b"\r?\n\r?\n", max_bytes=64)
+        for byte in head:
+            await a.write(bytes([byte]))
+            await spin(1)
+        assert await f == b"GET / HTTP/1.1\r\nHost: x\n\r\n"
+        assert await b.read_bytes(4) == b"BODY"
+        f = b.read_until_regex(re.compile(b"\n\r?\n"), max_bytes=10)
+        await a.write(b"0123456789ab\n\n")
+        with pytest.raises(StreamClosedError) as info:
+            await f
+        assert isinstance(info.value.real_error, UnsatisfiableReadError)
+        a.close()
+
+    run(main())
+
+
+def test_start_tls_on_fresh_stream_after_delay(
+    run: Runner, cert: tuple[Path, Path]
+) -> None:
+    # A stream nobody has read from reads nothing ahead: the client's TLS
+    # hello waits in the kernel until the server converts its stream.
+    async def main() -> None:
+        server_ctx, client_ctx = _contexts(cert)
+        a, b = await tcp_pair()
+        fa = a.start_tls(False, client_ctx, server_hostname="localhost")
+        await asyncio.sleep(0.05)
+        assert b._read_buffer_size == 0
+        fb = b.start_tls(True, server_ctx)
+        ta, tb = await asyncio.gather(fa, fb)
+        await tb.write(b"hi\n")
+        assert await ta.read_until(b"\n") == b"hi\n"
+        ta.close()
+        tb.close()
 
     run(main())

@@ -7,11 +7,13 @@ chunk for every way of cutting the input.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whirlwind._core import _scan_delim
+from whirlwind._core import _scan_blank_line, _scan_delim
 
 MISS = -1
 TOO_LONG = -2
@@ -165,3 +167,81 @@ def test_matches_reference_for_any_chunking(
     # byte-at-a-time agrees too
     single = split_every(data, 1)
     assert feed(single, delim, limit) == feed_reference(single, delim, limit)
+
+
+# ---- the HTTP head end (ww_scan_blank_line) against Python's re ----------
+
+HEAD_END = re.compile(b"\r?\n\r?\n")
+HEAD_END_LF = re.compile(b"\n\r?\n")
+
+
+def reference_blank(buf: bytes, limit: int) -> int:
+    m = HEAD_END.search(buf)
+    m2 = HEAD_END_LF.search(buf)
+    assert (m is None) == (m2 is None)
+    if m is not None:
+        assert m2 is not None and m.end() == m2.end()
+        return TOO_LONG if 0 <= limit < m.end() else m.end()
+    return TOO_LONG if 0 <= limit < len(buf) else MISS
+
+
+def feed_blank(chunks: list[bytes], limit: int = -1) -> list[int]:
+    buf = b""
+    cursor = 0
+    out = []
+    for chunk in chunks:
+        buf += chunk
+        r, cursor = _scan_blank_line(buf, cursor, limit)
+        assert 0 <= cursor <= len(buf)
+        out.append(r)
+        if r != MISS:
+            break
+    return out
+
+
+def feed_blank_reference(chunks: list[bytes], limit: int = -1) -> list[int]:
+    buf = b""
+    out = []
+    for chunk in chunks:
+        buf += chunk
+        r = reference_blank(buf, limit)
+        out.append(r)
+        if r != MISS:
+            break
+    return out
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 27),
+        (b"GET / HTTP/1.0\n\nbody", 16),
+        (b"a\r\n\nb", 4),
+        (b"a\n\r\nb", 4),
+        (b"a\r\r\n\r\n", 6),
+        (b"a\n\r\r\n\n", 6),
+        (b"no end\r\n", MISS),
+        (b"\n\n", 2),
+    ],
+)
+def test_blank_line_table(data: bytes, expected: int) -> None:
+    assert feed_blank([data]) == [expected]
+    assert feed_blank(split_every(data, 1))[-1] == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"a", b"\r", b"\n"]), max_size=40).map(b"".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=6),
+    limit=st.one_of(st.just(-1), st.integers(min_value=0, max_value=44)),
+)
+def test_blank_line_matches_re(data: bytes, cuts: list[int], limit: int) -> None:
+    points = sorted({c for c in cuts if c <= len(data)} | {len(data)})
+    chunks = []
+    prev = 0
+    for p in points:
+        chunks.append(data[prev:p])
+        prev = p
+    assert feed_blank(chunks, limit) == feed_blank_reference(chunks, limit)
+    single = split_every(data, 1)
+    assert feed_blank(single, limit) == feed_blank_reference(single, limit)

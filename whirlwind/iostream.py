@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import functools
 import logging
 import os
 import socket
@@ -70,10 +71,13 @@ def _current_loop() -> asyncio.AbstractEventLoop:
         return asyncio.get_event_loop()
 
 
+@functools.cache
 def _client_ssl_defaults() -> ssl.SSLContext:
+    # Built once: loading the system CA store takes tens of milliseconds.
     return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
 
 
+@functools.cache
 def _server_ssl_defaults() -> ssl.SSLContext:
     return ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 
@@ -147,11 +151,19 @@ class BaseIOStream(_Stream):
         read_chunk_size: int | None = None,
         max_write_buffer_size: int | None = None,
     ) -> None:
+        cls = type(self)
+        # A subclass that overrides read_from_fd/write_to_fd transforms the
+        # bytes itself: route its I/O through those methods instead of C.
+        hooked = (
+            cls._hooked_stream
+            or cls.read_from_fd not in _NATIVE_READERS
+            or cls.write_to_fd not in _NATIVE_WRITERS
+        )
         self._stream_setup(
             self.fileno(),
             _current_loop(),
             self._is_socket_stream,
-            self._hooked_stream,
+            hooked,
             max_buffer_size,
             read_chunk_size,
             max_write_buffer_size,
@@ -209,15 +221,6 @@ class IOStream(BaseIOStream):
         self._connect_future: asyncio.Future[Any] | None = None
         self._connect_callback: Callable[[], None] | None = None
         super().__init__(*args, **kwargs)
-        if not isinstance(socket, ssl.SSLSocket):
-            try:
-                socket.getpeername()
-            except OSError:
-                pass
-            else:
-                # Connected: keep read interest armed from now on, so data
-                # and the peer's close are noticed with no read pending.
-                self._want_read()
 
     def fileno(self) -> int:
         return self.socket.fileno()
@@ -303,12 +306,14 @@ class IOStream(BaseIOStream):
     def _on_connected(self) -> None:
         fut, cb = self._connect_future, self._connect_callback
         self._connect_future = self._connect_callback = None
-        self._set_mode(0)
+        # Resolve the connect before flushing queued writes, so their
+        # futures complete after it (callbacks run in resolution order).
         if fut is not None:
             if not fut.done():
                 fut.set_result(self)
         elif cb is not None:
             self._loop.call_soon(self._run_callback, cb)
+        self._set_mode(0)
 
     def _signal_closed(self) -> None:
         fut = self._connect_future
@@ -331,6 +336,12 @@ class IOStream(BaseIOStream):
         Only on an idle stream: no pending read or write, nothing buffered.
         Resolves to the new stream once the handshake is done; the close
         callback moves to the new stream.  This stream must not be used again.
+
+        whirlwind reads ahead while a stream is idle, so call this right after
+        the last clear-text exchange (``await stream.write(...)`` of a short
+        reply does not yield when the kernel takes it): if the peer's first
+        TLS record was already buffered, this raises ValueError as Tornado
+        does for buffered data.
         """
         if (
             self.reading()
@@ -388,8 +399,9 @@ class SSLIOStream(IOStream):
     _hooked_stream = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._ssl_options: dict[str, Any] | ssl.SSLContext = (
-            kwargs.pop("ssl_options", None) or _client_ssl_defaults()
+        # None means the default client context, built when first needed.
+        self._ssl_options: dict[str, Any] | ssl.SSLContext | None = kwargs.pop(
+            "ssl_options", None
         )
         self._ssl_connect_future: asyncio.Future[Any] | None = None
         self._ssl_connect_callback: Callable[[], None] | None = None
@@ -428,7 +440,10 @@ class SSLIOStream(IOStream):
         self._unregister_fd()
         try:
             self.socket = _wrap_socket(
-                self.socket, self._ssl_options, self._server_hostname, False
+                self.socket,
+                self._ssl_options or _client_ssl_defaults(),
+                self._server_hostname,
+                False,
             )
         except (ssl.SSLError, OSError, ValueError) as e:
             self.close(exc_info=e)
@@ -463,8 +478,8 @@ class SSLIOStream(IOStream):
             return
         self._ssl_accepting = False
         self._want_write(False)
+        self._finish_ssl_connect()  # before queued writes resolve (see above)
         self._set_mode(0)
-        self._finish_ssl_connect()
 
     def _finish_ssl_connect(self) -> None:
         fut, cb = self._ssl_connect_future, self._ssl_connect_callback
@@ -571,6 +586,16 @@ class PipeIOStream(BaseIOStream):
             return os.write(self.fd, data)
         except BlockingIOError:
             return 0
+
+
+# read_from_fd/write_to_fd of whirlwind's own classes: these mirror what the
+# compiled read/write does, so streams using them keep the C path.
+_NATIVE_READERS = frozenset(
+    c.read_from_fd for c in (BaseIOStream, IOStream, SSLIOStream, PipeIOStream)
+)
+_NATIVE_WRITERS = frozenset(
+    c.write_to_fd for c in (BaseIOStream, IOStream, SSLIOStream, PipeIOStream)
+)
 
 
 class _StreamBuffer:

@@ -9,6 +9,8 @@ cdef extern from "ww_scan.h" nogil:
         size_t iov_len
     Py_ssize_t ww_scan_delim(const char *buf, Py_ssize_t len, const char *delim,
                              Py_ssize_t dlen, Py_ssize_t *cursor, Py_ssize_t limit)
+    Py_ssize_t ww_scan_blank_line(const char *buf, Py_ssize_t len,
+                                  Py_ssize_t *cursor, Py_ssize_t limit)
     Py_ssize_t ww_io_read(ww_socket_t fd, char *buf, Py_ssize_t n)
     Py_ssize_t ww_io_writev(ww_socket_t fd, int is_socket, ww_iovec_t *iov, int n)
     int ww_io_would_block(int err)
@@ -53,6 +55,7 @@ cdef class _Stream(IOSink):
     cdef Py_ssize_t _rcursor     # delimiter scan resume cursor
     cdef Py_ssize_t _rscanned    # regex: buffer size at the last failed search
     cdef bint _rpartial
+    cdef bint _rblank            # regex is an HTTP head end: scanned in C
 
     # write queue: bytes or 'B' memoryviews; _wpos is the offset into the first
     cdef list _wqueue
@@ -60,7 +63,7 @@ cdef class _Stream(IOSink):
     cdef Py_ssize_t _wsize
     cdef unsigned long long _wtotal
     cdef unsigned long long _wdone
-    cdef object _wwaiters        # deque of (index, future or callback)
+    cdef object _wwaiters        # deque of (index, future, classic callback)
     cdef object _done_future     # shared resolved Future for instant writes
 
     # closing
@@ -83,6 +86,7 @@ cdef class _Stream(IOSink):
     cdef int _start_read(self, int kind, object callback) except -1
     cdef int _try_inline(self) except -1
     cdef int _do_write(self) except -1
+    cdef int _write_now(self, bytes data, Py_ssize_t n) except -1
     cdef int _write_done_waiters(self) except -1
     cdef int _io_error(self, int err, str what) except -1
     cdef int _consume(self, Py_ssize_t n) except -1

@@ -9,8 +9,9 @@
 # Consuming only moves _start; when everything is consumed both cursors go
 # back to 0 for free.  Before a read we make room for read_chunk_size bytes:
 # compact (memmove) only when the consumed prefix exceeds half the capacity,
-# otherwise grow by doubling.  Read interest stays armed while the stream
-# is open, but with no read pending only max(4 chunks, 256 KiB) (capped at
+# otherwise grow by doubling.  Read interest is armed by the first read or
+# close callback and then stays armed, but with no read pending only
+# max(4 chunks, 256 KiB) (capped at
 # max_buffer_size) is buffered: past that read interest is dropped and the
 # kernel pushes back on the sender, until a read consumes or asks for more.
 # A pending read may fill the buffer to max_buffer_size; if a full buffer
@@ -22,8 +23,11 @@
 # cursor (ww_scan.h: O(total bytes) whatever the chunking); regex reads run
 # pattern.search() over a zero-copy memoryview of the unconsumed bytes (a
 # regex cannot be resumed in general, so it is re-run from the start of the
-# unconsumed data, but only when new bytes arrived, and the fd is drained
-# before scanning, so the work is O(bytes x readiness events)); byte-count
+# unconsumed data, but only when new bytes arrived, i.e. once per read
+# syscall of up to read_chunk_size bytes: O(bytes x reads), so a regex read
+# should carry max_bytes, which bounds every search; the HTTP
+# head-end patterns \n\r?\n and \r?\n\r?\n have an exact resumable C scan,
+# ww_scan_blank_line, and never reach re); byte-count
 # reads compare sizes.  A satisfied read is delivered at once: the Future is
 # resolved (already done when the data was buffered), or a classic callback
 # is queued with loop.call_soon.
@@ -51,62 +55,7 @@ from libc.errno cimport errno, ECONNRESET, ECONNABORTED, EPIPE, ETIMEDOUT, EBADF
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memmove
 
-import collections as _collections
-import logging as _logging
-import os as _os
-import sys as _sys
-
-cdef object _deque = _collections.deque
-cdef object _gen_log = _logging.getLogger("whirlwind.general")
-
-cdef enum:
-    K_NONE = 0
-    K_DELIM = 1
-    K_REGEX = 2
-    K_BYTES = 3
-    K_INTO = 4
-    K_CLOSE = 5
-
-cdef enum:
-    MODE_STREAM = 0
-    MODE_CONNECT = 1
-    MODE_HANDSHAKE = 2
-
-cdef Py_ssize_t DEFAULT_MAX_BUFFER = 100 * 1024 * 1024
-cdef Py_ssize_t SMALL_COPY = 2048   # non-bytes buffers below this are copied
-
-
-class StreamClosedError(IOError):
-    """Raised by read and write methods when the stream is closed.
-
-    ``real_error`` holds the exception that closed the stream (a
-    connection reset, a TLS error, ...) or None after a normal close.
-    """
-
-    def __init__(self, real_error=None):
-        super().__init__("Stream is closed")
-        self.real_error = real_error
-
-
-class UnsatisfiableReadError(Exception):
-    """A read can never complete: a delimiter or regex was not found within
-    ``max_bytes``.  The stream is closed when this happens."""
-
-
-class StreamBufferFullError(Exception):
-    """A buffer limit (``max_buffer_size`` or ``max_write_buffer_size``) was
-    reached."""
-
-
-for _cls in (StreamClosedError, UnsatisfiableReadError, StreamBufferFullError):
-    _cls.__module__ = "whirlwind.iostream"
-
-cdef tuple _CONNRESET = (ECONNRESET, ECONNABORTED, EPIPE, ETIMEDOUT)
-
-
-def _is_connreset(exc):
-    """True for errors that mean "the peer went away" (closed quietly)."""
-    return isinstance(exc, OSError) and exc.errno in _CONNRESET
+include "stream_support.pxi"
 
 
 cdef class _Stream(IOSink):
@@ -148,10 +97,8 @@ cdef class _Stream(IOSink):
         self._drain = type(loop).__module__.startswith("uvloop")
         if max_buffer_size is not None:
             self.max_buffer_size = max_buffer_size
-        if read_chunk_size is not None:
-            self.read_chunk_size = read_chunk_size
-        else:
-            self.read_chunk_size = min(65536, self.max_buffer_size // 2)
+        # As Tornado: a chunk never exceeds half the buffer.
+        self.read_chunk_size = min(read_chunk_size or 65536, self.max_buffer_size // 2)
         if self.read_chunk_size < 1:
             self.read_chunk_size = 1
         self.max_write_buffer_size = max_write_buffer_size
@@ -234,8 +181,12 @@ cdef class _Stream(IOSink):
         """Enter connect/handshake mode, or return to streaming (0)."""
         self._mode = mode
         if mode == MODE_STREAM and not self._closed:
-            self._arm_read()
-            if self._hooked:
+            # Read interest is armed by the first read (or a close callback)
+            # and then kept: a stream nobody reads yet reads nothing ahead,
+            # so start_tls right after accept or connect finds it idle.
+            if self._rkind != K_NONE or self._close_callback is not None:
+                self._arm_read()
+            if self._hooked and self._reg_read:
                 self._do_read()
                 if self._closed:
                     return
@@ -278,6 +229,8 @@ cdef class _Stream(IOSink):
                 self._sink._sink_add(self._fd, self, mask)
             else:
                 self._sink._sink_modify(self._fd, mask)
+        elif self._loop.is_closed():
+            pass        # a closed loop has dropped its registrations already
         else:
             if rd != self._reg_read:
                 if rd:
@@ -344,7 +297,7 @@ cdef class _Stream(IOSink):
         # Read what the fd has (one syscall unless it filled the space),
         # then try to satisfy the pending read.  Hooked streams read until
         # the hook reports "no data" so TLS-internal buffers are drained.
-        cdef Py_ssize_t space, n
+        cdef Py_ssize_t space, n, lim
         cdef object r, mv
         cdef int err
         while True:
@@ -352,6 +305,13 @@ cdef class _Stream(IOSink):
                 return 0
             self._ensure_space()
             space = self._cap - self._end
+            # Ask for no more than the limit allows (plus one chunk), so a
+            # grown buffer never overshoots max_buffer_size by its capacity.
+            lim = self._read_limit() - (self._end - self._start)
+            if lim < self.read_chunk_size:
+                lim = self.read_chunk_size
+            if space > lim:
+                space = lim
             if self._hooked:
                 mv = PyMemoryView_FromMemory(self._buf + self._end, space, PyBUF_WRITE)
                 try:
@@ -447,6 +407,16 @@ cdef class _Stream(IOSink):
                 return self._rn
             if self._rpartial and avail > 0:
                 return avail
+            return -1
+        if kind == K_REGEX and self._rblank:
+            r = ww_scan_blank_line(self._buf + self._start, avail,
+                                   &self._rcursor, self._rmax)
+            if r >= 0:
+                return r
+            if r == WW_SCAN_TOO_LONG:
+                raise UnsatisfiableReadError(
+                    "regex %r not found within %d bytes"
+                    % (self._rregex.pattern, self._rmax))
             return -1
         if kind == K_REGEX:
             if avail == self._rscanned and avail > 0:
@@ -638,7 +608,8 @@ cdef class _Stream(IOSink):
         closes the stream) when the delimiter is not within ``max_bytes``.
         """
         if max_bytes is not None and callable(max_bytes):
-            callback, max_bytes = max_bytes, None
+            # classic read_until(delim, callback, max_bytes)
+            callback, max_bytes = max_bytes, callback
         if type(delimiter) is not bytes:
             delimiter = bytes(delimiter)
         self._start_read(K_DELIM, callback)
@@ -652,11 +623,15 @@ cdef class _Stream(IOSink):
         """Read up to and including the end of the first match of ``regex``
         (bytes pattern or compiled pattern); see read_until."""
         if max_bytes is not None and callable(max_bytes):
-            callback, max_bytes = max_bytes, None
+            # classic read_until(delim, callback, max_bytes)
+            callback, max_bytes = max_bytes, callback
         if not hasattr(regex, "search"):
             regex = _compile_regex(regex)
         self._start_read(K_REGEX, callback)
         self._rregex = regex
+        # The HTTP head end has an exact C equivalent (ww_scan_blank_line).
+        self._rblank = (regex.flags == 0 and
+                        (regex.pattern == b"\n\r?\n" or regex.pattern == b"\r?\n\r?\n"))
         self._rmax = -1 if max_bytes is None else max_bytes
         fut = self._rfuture
         self._try_inline()
@@ -669,7 +644,8 @@ cdef class _Stream(IOSink):
         classic callback; ``streaming_callback`` receives chunks as they
         arrive and the final callback then gets b""."""
         if callable(partial):
-            callback, partial = partial, False
+            # classic read_bytes(n, callback, streaming_callback, partial)
+            callback, partial = partial, (callback or False)
         if num_bytes < 0:
             raise ValueError("num_bytes must be >= 0")
         self._start_read(K_BYTES, callback)
@@ -684,7 +660,7 @@ cdef class _Stream(IOSink):
         """Fill the writable buffer ``buf``; resolves to the byte count (with
         ``partial``, as soon as some bytes were copied)."""
         if callable(partial):
-            callback, partial = partial, False
+            callback, partial = partial, (callback or False)
         mv = memoryview(buf).cast("B")
         if mv.readonly:
             mv.release()
@@ -709,6 +685,18 @@ cdef class _Stream(IOSink):
         if self._closed:
             self._process_read()
             return fut
+        try:
+            # a Python-level call on this rare path, so subclasses and test
+            # doubles can hook it as in Tornado
+            self._try_inline_read()
+        except BaseException:
+            if fut is not None:
+                fut.add_done_callback(_retrieve_exception)
+            raise
+        return fut
+
+    def _try_inline_read(self):
+        """Deliver what the buffer allows and make sure the fd is watched."""
         self._process_read()
         if self._rkind != K_NONE:
             if self._end - self._start >= self.max_buffer_size:
@@ -716,7 +704,6 @@ cdef class _Stream(IOSink):
             else:
                 self._maybe_resume()
                 self._arm_read()
-        return fut
 
     # ------------------------------------------------------------ writing
     def write(self, data, callback=None):
@@ -743,11 +730,15 @@ cdef class _Stream(IOSink):
             if (self.max_write_buffer_size is not None and
                     self._wsize + n > self.max_write_buffer_size):
                 raise StreamBufferFullError("Reached maximum write buffer size")
-            self._wqueue.append(data)
-            self._wsize += n
-            self._wtotal += n
-            if self._mode == MODE_STREAM:
-                self._do_write()
+            if (not self._wqueue and self._mode == MODE_STREAM and
+                    not self._hooked and type(data) is bytes):
+                self._write_now(data, n)
+            else:
+                self._wqueue.append(data)
+                self._wsize += n
+                self._wtotal += n
+                if self._mode == MODE_STREAM:
+                    self._do_write()
         fut = None
         if self._wdone >= self._wtotal and not self._closed:
             # Everything is in the kernel already: no waiter to queue.
@@ -763,12 +754,38 @@ cdef class _Stream(IOSink):
             return fut
         if callback is None:
             fut = self._create_future()
-            self._wwaiters.append((self._wtotal, fut))
-        else:
-            self._wwaiters.append((self._wtotal, callback))
+        self._wwaiters.append((self._wtotal, fut, callback))
         if self._closed:
             self._fail_waiters()
         return fut
+
+    cdef int _write_now(self, bytes data, Py_ssize_t n) except -1:
+        # Fast path of write(): nothing queued, one bytes object, one
+        # syscall; only a remainder goes to the queue.
+        cdef ww_iovec_t iov[1]
+        cdef Py_ssize_t r
+        cdef int err
+        iov[0].iov_base = PyBytes_AS_STRING(data)
+        iov[0].iov_len = <size_t>n
+        r = ww_io_writev(self._fd, self._is_socket, iov, 1)
+        self._wtotal += n
+        if r == n:
+            self._wdone += n
+            return 0
+        if r < 0:
+            err = errno
+            if not ww_io_would_block(err):
+                self._wqueue.append(data)
+                self._wsize += n
+                self._io_error(err, "Write")
+                return 0
+            r = 0
+        self._wqueue.append(data)
+        self._wpos = r
+        self._wsize += n - r
+        self._wdone += r
+        self._arm_write(True)
+        return 0
 
     cdef int _do_write(self) except -1:
         cdef ww_iovec_t iov[64]
@@ -848,22 +865,21 @@ cdef class _Stream(IOSink):
     cdef int _write_done_waiters(self) except -1:
         w = self._wwaiters
         while w and w[0][0] <= self._wdone:
-            _, waiter = w.popleft()
-            if isinstance(waiter, _asyncio_future_types):
-                if not waiter.done():
-                    waiter.set_result(None)
+            _, fut, cb = w.popleft()
+            if fut is not None:
+                if not fut.done():
+                    fut.set_result(None)
             else:
-                self._call_soon(self._run_callback, waiter)
+                self._call_soon(self._run_callback, cb)
         return 0
 
     cdef int _fail_waiters(self) except -1:
         w = self._wwaiters
         while w:
-            _, waiter = w.popleft()
-            if isinstance(waiter, _asyncio_future_types):
-                if not waiter.done():
-                    waiter.set_exception(StreamClosedError(real_error=self.error))
-                    waiter.exception()   # retrieved: no "never retrieved" log
+            _, fut, _ = w.popleft()
+            if fut is not None and not fut.done():
+                fut.set_exception(StreamClosedError(real_error=self.error))
+                fut.exception()   # retrieved: no "never retrieved" log
         return 0
 
     # ------------------------------------------------------------ closing
@@ -923,40 +939,5 @@ cdef class _Stream(IOSink):
         if self._close_callback is not None:
             cb = self._close_callback
             self._close_callback = None
-            self._call_soon(cb)
-
-
-cdef tuple _asyncio_future_types
-import asyncio as _asyncio
-import functools as _functools
-_asyncio_future_types = (_asyncio.Future,)
-cdef object _Future = _asyncio.Future
-cdef object _partial = _functools.partial
-cdef object _base_create_future = _asyncio.BaseEventLoop.create_future
-
-cdef dict _regex_cache = {}
-
-
-def _compile_regex(pattern):
-    """re.compile with a small cache (the HTTP head regex repeats per request)."""
-    r = _regex_cache.get(pattern)
-    if r is None:
-        import re
-        r = re.compile(pattern)
-        if len(_regex_cache) < 64:
-            _regex_cache[pattern] = r
-    return r
-
-
-def _scan_delim(const unsigned char[:] buf, bytes delim, Py_ssize_t cursor,
-                Py_ssize_t limit=-1):
-    """Test hook for ww_scan_delim: returns (result, new_cursor).
-
-    result: bytes to consume (>= 0), -1 not found yet, -2 max_bytes exceeded.
-    """
-    cdef Py_ssize_t c = cursor
-    cdef Py_ssize_t r
-    cdef const char *p = <const char *>&buf[0] if buf.shape[0] else <const char *>""
-    r = ww_scan_delim(p, buf.shape[0], PyBytes_AS_STRING(delim),
-                      PyBytes_GET_SIZE(delim), &c, limit)
-    return r, c
+            if self._loop is not None and not self._loop.is_closed():
+                self._call_soon(cb)
