@@ -57,6 +57,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from whirlwind import httputil
+from whirlwind._core import HeaderFieldCountError
+from whirlwind._core import parse_head as _core_parse_head
 from whirlwind._http1support import (
     _close_after_flush,
     _closed_future,
@@ -102,11 +104,6 @@ _MAX_CHUNK_EXT_TOTAL = 65536
 _LINGER_BYTES = 1 << 20
 _LINGER_SECONDS = 2.0
 
-# The head ends at the first empty line; lines may end with CRLF or a bare
-# LF (RFC 9112 section 2.2).  Starting the pattern with the literal LF lets
-# the regex engine skip ahead like memchr: about 12 times faster on long
-# heads than the equivalent r"\r?\n\r?\n".
-_HEAD_END = re.compile(b"\n\r?\n")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _CHUNK_EXT_BAD = re.compile(rb"[\x00-\x08\x0A-\x1F\x7F]")
 _TOKEN = httputil._ABNF.token.fullmatch
@@ -272,6 +269,7 @@ def _connection_tokens(headers: httputil.HTTPHeaders) -> list[str]:
 
 
 def _parse_head(data: bytes, max_count: int) -> tuple[str, httputil.HTTPHeaders]:
+    # The Python reference for whirlwind._core.parse_head (tests compare them).
     text = data.decode("latin1")
     if text[0] in "\r\n":
         text = text.lstrip("\r\n")
@@ -357,33 +355,28 @@ class HTTP1Connection(httputil.HTTPConnection):
         return self._read_message(delegate)
 
     async def _read_head(self) -> bytes:
+        # Compiled: blank lines before the head are skipped and the head end
+        # is found by a resumable C scan (whirlwind._core.read_http_head).
         stream = self.stream
         params = self.params
-        while True:
-            fut = stream.read_until_regex(_HEAD_END, max_bytes=params.max_header_size)
-            if fut.done():
-                data = fut.result()
-            else:
-                owner = self._owner or self
-                if params.header_timeout is not None:
-                    if owner is self:
-                        _Sweeper.add(self, params.header_timeout)
-                    owner._deadline = (
-                        asyncio.get_running_loop().time() + params.header_timeout
-                    )
-                if owner._corking:
-                    owner._flush()
-                owner._idle = True
-                if owner._draining:
-                    stream.close()
-                try:
-                    data = await fut
-                finally:
-                    owner._deadline = 0.0
-                    owner._idle = False
-            if data[0] not in (10, 13) or data.strip(b"\r\n"):
-                return data  # type: ignore[no-any-return]
-            # Only blank lines: RFC 9112 section 2.2 says to skip them.
+        fut = stream.read_http_head(params.max_header_size)
+        if fut.done():
+            return fut.result()  # type: ignore[no-any-return]
+        owner = self._owner or self
+        if params.header_timeout is not None:
+            if owner is self:
+                _Sweeper.add(self, params.header_timeout)
+            owner._deadline = asyncio.get_running_loop().time() + params.header_timeout
+        if owner._corking:
+            owner._flush()
+        owner._idle = True
+        if owner._draining:
+            stream.close()
+        try:
+            return await fut  # type: ignore[no-any-return]
+        finally:
+            owner._deadline = 0.0
+            owner._idle = False
 
     async def _read_message(
         self, delegate: httputil.HTTPMessageDelegate, num_1xx: int = 0
@@ -395,7 +388,12 @@ class HTTP1Connection(httputil.HTTPConnection):
                 data = await self._read_head()
             except UnsatisfiableReadError:
                 raise _StatusError(431, "header section too large") from None
-            start_line_str, headers = _parse_head(data, self.params.max_header_count)
+            try:
+                start_line_str, headers = _core_parse_head(
+                    data, self.params.max_header_count
+                )
+            except HeaderFieldCountError:
+                raise _StatusError(431, "too many header fields") from None
             start_line: httputil.RequestStartLine | httputil.ResponseStartLine
             if is_client:
                 resp = httputil.parse_response_start_line(start_line_str)

@@ -173,6 +173,8 @@ class HTTPHeaders(collections.abc.MutableMapping[str, str]):
     # header occurs once (the common case, no list allocated), a list of
     # values when repeated.
     # _joined caches the comma-joined value of repeated headers.
+    # whirlwind._core.parse_head (csrc/whirlwind/httphead.pyx) builds
+    # instances by filling these two slots directly: keep it in step.
     __slots__ = ("_d", "_joined")
 
     def __init__(self, *args: Any, **kwargs: str) -> None:

@@ -6,3 +6,4 @@ from whirlwind._sys cimport *
 include "poller.pxd"
 include "loop.pxd"
 include "stream.pxd"
+include "httphead.pxd"

@@ -11,3 +11,4 @@ ERROR = WW_ERROR
 include "poller.pyx"
 include "loop.pyx"
 include "stream.pyx"
+include "httphead.pyx"

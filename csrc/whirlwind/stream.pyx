@@ -445,6 +445,8 @@ cdef class _Stream(IOSink):
             return -1
         if kind == K_CLOSE:
             return avail if self._closed else -1
+        if kind == K_HEAD:
+            return _head_read_pos(self)
         return -1
 
     cdef int _process_read(self) except -1:
@@ -636,6 +638,23 @@ cdef class _Stream(IOSink):
         fut = self._rfuture
         self._try_inline()
         return fut
+
+    # ---- HTTP head reads (owned by the head branch; scan in httphead.pyx) ----
+    def read_http_head(self, max_bytes=None):
+        """Read one HTTP/1 message head, through its closing empty line.
+
+        CR/LF bytes in front of it are dropped (they count against
+        ``max_bytes``).  Returns a Future resolving to the head bytes, done
+        at once when the head is already buffered.  Raises
+        UnsatisfiableReadError (and closes the stream), like
+        read_until_regex, when the head does not end within ``max_bytes``.
+        """
+        self._start_read(K_HEAD, None)
+        self._rmax = -1 if max_bytes is None else max_bytes
+        fut = self._rfuture
+        self._try_inline()
+        return fut
+    # ---- end of HTTP head reads ----
 
     def read_bytes(self, num_bytes, partial=False, streaming_callback=None,
                    callback=None):

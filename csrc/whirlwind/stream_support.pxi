@@ -16,6 +16,7 @@ cdef enum:
     K_BYTES = 3
     K_INTO = 4
     K_CLOSE = 5
+    K_HEAD = 6      # read_http_head (scan in httphead.pyx)
 
 cdef enum:
     MODE_STREAM = 0

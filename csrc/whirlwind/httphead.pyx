@@ -1,0 +1,313 @@
+# HTTP/1 head reading and splitting: parse_head() and the stream's K_HEAD reads.
+#
+# Theory of operation
+# -------------------
+# Reading (_Stream.read_http_head, stream.pyx).  A pending K_HEAD read first
+# drops CR/LF bytes in front of the head (blank lines between keep-alive
+# messages, RFC 9112 section 2.2; they count against max_bytes, kept in the
+# read's _rfilled), then resumes ww_http_find_head_end() at the read's
+# cursor, so a head that trickles in byte by byte is still scanned once.
+# Too long a head raises UnsatisfiableReadError, exactly like a
+# read_until_regex() with max_bytes.
+#
+# Splitting (parse_head).  ww_http.h validates and returns offsets; this
+# file only makes the objects: the start line and each value are decoded
+# as latin-1, and names come from a read-only table of common header names
+# (built once at import, looked up case-insensitively, so "content-type"
+# and "Content-Type" both yield the one interned "Content-Type") or are
+# normalised straight into a new ASCII str.  The HTTPHeaders is built from
+# its internal structures (whirlwind.httputil.HTTPHeaders: _d maps a
+# normalised name to a str, or a list of str when repeated, and _joined
+# caches joined values), with the same results and error classes as the
+# Python reference, whirlwind.http1connection._parse_head.
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_SetDefault, PyDict_SetItem
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy
+
+import types as _types
+
+cdef object _MemberDescriptorType = _types.MemberDescriptorType
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void *PyUnicode_DATA(object o)
+
+
+class HeaderFieldCountError(Exception):
+    """parse_head(): more header fields than ``max_count`` (HTTP 431)."""
+
+
+HeaderFieldCountError.__module__ = "whirlwind._core"
+
+# -- common header names ---------------------------------------------------------
+
+cdef enum:
+    _HN_SIZE = 256          # open addressing, power of two, load < 1/3
+    _HN_MAXLEN = 40
+
+cdef PyObject *_hn_obj[_HN_SIZE]
+cdef Py_ssize_t _hn_len[_HN_SIZE]
+cdef unsigned char _hn_low[_HN_SIZE][_HN_MAXLEN]
+cdef list _hn_keep = []     # owns the strings the table points to
+
+
+cdef inline unsigned char _lower(unsigned char c) noexcept nogil:
+    return c + 32 if 65 <= c <= 90 else c
+
+
+cdef inline size_t _hn_hash(const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    # Length and four bytes, lower-cased: cheap, and it spreads the common
+    # names well enough for linear probing (n >= 1: names are never empty).
+    return (<size_t>n * 31u
+            ^ (<size_t>_lower(p[0]) << 3)
+            ^ (<size_t>_lower(p[n >> 1]) << 7)
+            ^ (<size_t>_lower(p[n - 2 if n > 1 else 0]) << 1)
+            ^ (<size_t>_lower(p[n - 1]) << 5))
+
+
+cdef inline bint _hn_equal(const unsigned char *p, const unsigned char *k,
+                           Py_ssize_t n) noexcept nogil:
+    # k: a stored name, lower-case letters, digits and "-".  For token bytes
+    # p[i] | 0x20 equals such a byte only if p[i] is it in either case, so
+    # whole words compare at once.
+    cdef uint64_t x, y
+    cdef Py_ssize_t j = 0
+    while j + 8 <= n:
+        memcpy(&x, p + j, 8)
+        memcpy(&y, k + j, 8)
+        if (x | 0x2020202020202020ULL) != y:
+            return False
+        j += 8
+    while j < n:
+        if (p[j] | 0x20) != k[j]:
+            return False
+        j += 1
+    return True
+
+
+cdef object _norm_name(const unsigned char *p, Py_ssize_t n):
+    # Http-Header-Case of a valid token: upper after "-" or at the start.
+    cdef size_t h
+    cdef Py_ssize_t i
+    cdef unsigned char *out
+    cdef bint up = True
+    cdef unsigned char c
+    if n < _HN_MAXLEN:
+        h = _hn_hash(p, n) & (_HN_SIZE - 1)
+        while _hn_obj[h] != NULL:
+            if _hn_len[h] == n and _hn_equal(p, _hn_low[h], n):
+                return <object>_hn_obj[h]
+            h = (h + 1) & (_HN_SIZE - 1)
+    s = PyUnicode_New(n, 127)
+    out = <unsigned char *>PyUnicode_DATA(s)
+    for i in range(n):
+        c = p[i]
+        if up:
+            out[i] = c - 32 if 97 <= c <= 122 else c
+        else:
+            out[i] = _lower(c)
+        up = c == 45    # "-"
+    return s
+
+
+cdef int _hn_add(str name) except -1:
+    cdef bytes raw = name.lower().encode("ascii")
+    cdef Py_ssize_t n = len(raw)
+    if not 0 < n < _HN_MAXLEN or raw.strip(b"abcdefghijklmnopqrstuvwxyz0123456789-"):
+        raise ValueError(name)      # _hn_equal relies on this alphabet
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(raw)
+    cdef size_t h = _hn_hash(p, n) & (_HN_SIZE - 1)
+    norm = _sys.intern("-".join([w.capitalize() for w in name.split("-")]))
+    while _hn_obj[h] != NULL:
+        if _hn_len[h] == n and <object>_hn_obj[h] == norm:
+            return 0
+        h = (h + 1) & (_HN_SIZE - 1)
+    _hn_keep.append(norm)
+    _hn_len[h] = n
+    memcpy(_hn_low[h], p, n)
+    _hn_obj[h] = <PyObject *>norm
+    return 0
+
+
+for _name in (
+    "Host", "Connection", "Keep-Alive", "User-Agent", "Accept", "Accept-Encoding",
+    "Accept-Language", "Accept-Charset", "Cache-Control", "Pragma", "Cookie",
+    "Referer", "Origin", "Upgrade-Insecure-Requests", "Dnt", "Te", "Priority",
+    "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-User", "Sec-Fetch-Dest",
+    "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Sec-Gpc",
+    "Content-Type", "Content-Length", "Content-Encoding", "Content-Language",
+    "Content-Disposition", "Content-Range", "Transfer-Encoding", "Trailer",
+    "Expect", "Authorization", "Proxy-Authorization", "Proxy-Connection",
+    "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since",
+    "If-Range", "Range", "Upgrade", "Via", "Forwarded", "X-Forwarded-For",
+    "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port", "X-Real-Ip",
+    "X-Scheme", "X-Requested-With", "X-Request-Id", "X-Csrftoken", "X-Xsrftoken",
+    "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions",
+    "Sec-Websocket-Protocol", "Access-Control-Request-Method",
+    "Access-Control-Request-Headers", "Date", "Server", "Set-Cookie", "Location",
+    "Etag", "Last-Modified", "Expires", "Age", "Vary", "Accept-Ranges",
+    "Www-Authenticate", "Alt-Svc", "Strict-Transport-Security",
+    "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials",
+    "X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy",
+):
+    _hn_add(_name)
+del _name
+
+# -- parse_head ------------------------------------------------------------------
+
+cdef object _HTTPHeaders = None       # whirlwind.httputil, imported on first use
+cdef object _HTTPInputError = None
+cdef Py_ssize_t _off_d = -1           # HTTPHeaders slot offsets (-1: use setattr)
+cdef Py_ssize_t _off_joined = -1
+cdef tuple _no_args = ()
+
+
+cdef Py_ssize_t _slot_offset(object cls, str name):
+    # The instance offset of a __slots__ member, or -1 if it is not a plain
+    # object slot (then parse_head falls back to setattr).
+    descr = cls.__dict__.get(name)
+    if type(descr) is not _MemberDescriptorType:
+        return -1
+    cdef PyMemberDef *m = (<PyMemberDescrObject *>descr).d_member
+    if m.type != 16:        # Py_T_OBJECT_EX, what __slots__ creates
+        return -1
+    return m.offset
+
+
+cdef int _load_httputil() except -1:
+    global _HTTPHeaders, _HTTPInputError, _off_d, _off_joined
+    from whirlwind import httputil
+    cls = httputil.HTTPHeaders
+    _off_d = _slot_offset(cls, "_d")
+    _off_joined = _slot_offset(cls, "_joined")
+    _HTTPInputError = httputil.HTTPInputError
+    _HTTPHeaders = cls
+    return 0
+
+
+cdef inline void _set_slot(object obj, Py_ssize_t off, object value) noexcept:
+    # Only on a new object whose slot is still empty (NULL).
+    Py_INCREF(value)
+    (<PyObject **>(<char *><PyObject *>obj + off))[0] = <PyObject *>value
+
+
+cdef object _new_headers(dict d):
+    cdef object h
+    if _off_d >= 0 and _off_joined >= 0:
+        h = (<PyTypeObject *>_HTTPHeaders).tp_new(_HTTPHeaders, <PyObject *>_no_args, NULL)
+        _set_slot(h, _off_d, d)
+        _set_slot(h, _off_joined, {})
+        return h
+    h = object.__new__(_HTTPHeaders)
+    h._d = d
+    h._joined = {}
+    return h
+
+
+cdef object _field_error(int code, const char *buf, Py_ssize_t len, Py_ssize_t pos):
+    # The offending line, for the log message.
+    cdef Py_ssize_t e = pos
+    while e < len and buf[e] != 10:
+        e += 1
+    line = PyUnicode_DecodeLatin1(buf + pos, e - pos, NULL)
+    if code == WW_HTTP_E_FOLD:
+        msg = "header line cannot start with whitespace, folding not supported"
+    elif code == WW_HTTP_E_COLON:
+        msg = "no colon in header line %r" % (line,)
+    elif code == WW_HTTP_E_NAME:
+        msg = "Invalid header name in %r" % (line,)
+    else:
+        msg = "Invalid header value %r" % (line,)
+    return _HTTPInputError(msg)
+
+
+def parse_head(bytes data not None, Py_ssize_t max_count):
+    """Split an HTTP/1 head into ``(start_line, HTTPHeaders)``.
+
+    ``data`` is a head as read_http_head() returns it (blank lines before
+    it and the closing empty line are allowed).  The start line is returned
+    as text, unchecked, for parse_request_start_line/parse_response_start_line.
+    Raises HeaderFieldCountError for more than ``max_count`` fields and
+    whirlwind.httputil.HTTPInputError for a malformed field: the same
+    verdicts as whirlwind.http1connection._parse_head.
+    """
+    cdef const char *buf = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t line, line_len, pos, size
+    cdef ww_http_field_t f
+    cdef int r
+    cdef PyObject *old
+    cdef Py_ssize_t lines
+    cdef dict d
+    if _HTTPHeaders is None:
+        _load_httputil()
+    r = ww_http_head_start(buf, n, max_count, &line, &line_len, &pos, &lines)
+    if r == WW_HTTP_E_COUNT:
+        raise HeaderFieldCountError("too many header fields")
+    d = ww_dict_presized(lines if lines < 64 else 64)   # bounded by the data anyway
+    start_line = PyUnicode_DecodeLatin1(buf + line, line_len, NULL)
+    while True:
+        r = ww_http_next_field(buf, n, &pos, &f)
+        if r <= 0:
+            if r == 0:
+                break
+            raise _field_error(r, buf, n, pos)
+        name = _norm_name(<const unsigned char *>buf + f.name, f.name_len)
+        if f.value_high:
+            value = PyUnicode_DecodeLatin1(buf + f.value, f.value_len, NULL)
+        elif f.value_len:
+            value = PyUnicode_New(f.value_len, 127)
+            memcpy(PyUnicode_DATA(value), buf + f.value, f.value_len)
+        else:
+            value = ""
+        size = PyDict_GET_SIZE(d)
+        old = PyDict_SetDefault(d, name, value)     # one lookup when new
+        # (not "old is value": short values may be shared singletons)
+        if PyDict_GET_SIZE(d) == size:
+            if type(<object>old) is str:
+                PyDict_SetItem(d, name, [<object>old, value])
+            else:
+                (<list>old).append(value)
+    return start_line, _new_headers(d)
+
+
+cdef Py_ssize_t _head_read_pos(_Stream s) except -2:
+    # Bytes to consume for a pending read_http_head(), or -1 (not yet).
+    cdef Py_ssize_t avail = s._end - s._start
+    cdef Py_ssize_t k, r
+    cdef Py_ssize_t limit = s._rmax
+    if s._rcursor == 0 and avail > 0:
+        k = ww_http_skip_blank(s._buf + s._start, avail)
+        if k:
+            s._rfilled += k
+            s._consume(k)
+            avail -= k
+    if limit >= 0:
+        limit -= s._rfilled     # the skipped blank lines count too
+    if limit >= 0 or s._rmax < 0:
+        r = ww_http_find_head_end(s._buf + s._start, avail, &s._rcursor, limit)
+    else:
+        r = WW_HTTP_TOO_LONG
+    if r >= 0:
+        return r
+    if r == WW_HTTP_TOO_LONG:
+        raise UnsatisfiableReadError(
+            "end of HTTP head not found within %d bytes" % s._rmax)
+    return -1
+
+
+def _find_head_end(const unsigned char[:] buf, Py_ssize_t cursor, Py_ssize_t limit=-1):
+    """Test hook for ww_http_find_head_end: returns (result, new_cursor).
+
+    result: bytes to consume (>= 0), -1 not found yet, -2 max_bytes exceeded.
+    """
+    cdef Py_ssize_t c = cursor
+    cdef Py_ssize_t r
+    cdef const char *p = <const char *>&buf[0] if buf.shape[0] else <const char *>""
+    r = ww_http_find_head_end(p, buf.shape[0], &c, limit)
+    return r, c

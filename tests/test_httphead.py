@@ -1,0 +1,417 @@
+"""The compiled HTTP/1 head reader: whirlwind._core.parse_head and read_http_head.
+
+parse_head is checked against a table and, with Hypothesis, against the
+Python reference (whirlwind.http1connection._parse_head): the same start
+line and fields, or the same verdict (400 or 431).  read_http_head is
+checked through real socket pairs: whole heads, heads trickling in a byte at
+a time, pipelined heads with bodies and blank lines between them, and the
+max_bytes limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests._http_support import connect, read_response, serve
+from whirlwind._core import HeaderFieldCountError, _find_head_end, parse_head
+from whirlwind.http1connection import _parse_head
+from whirlwind.httputil import HTTPHeaders, HTTPInputError
+from whirlwind.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
+
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
+Verdict = tuple[str, dict[str, Any]] | str
+
+
+def _whirlwind_loop() -> asyncio.AbstractEventLoop:
+    from whirlwind.loop import new_event_loop
+
+    return new_event_loop()
+
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "whirlwind": _whirlwind_loop,
+    "asyncio": asyncio.new_event_loop,
+}
+try:
+    import uvloop
+
+    LOOPS["uvloop"] = uvloop.new_event_loop
+except ImportError:  # pragma: no cover - optional peer
+    pass
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def run(request: pytest.FixtureRequest) -> Runner:
+    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
+        loop = LOOPS[request.param]()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, 4))
+        finally:
+            loop.close()
+
+    return runner
+
+
+def compiled(data: bytes, max_count: int = 100) -> Verdict:
+    try:
+        line, headers = parse_head(data, max_count)
+    except HeaderFieldCountError:
+        return "431"
+    except HTTPInputError:
+        return "400"
+    assert type(headers) is HTTPHeaders
+    return line, dict(headers._d)
+
+
+def reference(data: bytes, max_count: int = 100) -> Verdict:
+    try:
+        line, headers = _parse_head(data, max_count)
+    except HTTPInputError as e:
+        return str(getattr(e, "code", 400))
+    return line, dict(headers._d)
+
+
+# -- parse_head: table -------------------------------------------------------------
+
+GET = b"GET / HTTP/1.1\r\n"
+TABLE: list[tuple[bytes, Verdict]] = [
+    (GET + b"\r\n", ("GET / HTTP/1.1", {})),
+    (b"GET / HTTP/1.1\n\n", ("GET / HTTP/1.1", {})),
+    (b"GET / HTTP/1.1\n\r\n", ("GET / HTTP/1.1", {})),
+    (b"\r\n\r\n\nGET / HTTP/1.1\r\n\r\n", ("GET / HTTP/1.1", {})),
+    (
+        GET + b"Host: a\r\nACCEPT: */*\r\n\r\n",
+        (GET[:-2].decode(), {"Host": "a", "Accept": "*/*"}),
+    ),
+    (GET + b"x-custom-NAME:v\n\n", ("GET / HTTP/1.1", {"X-Custom-Name": "v"})),
+    (GET + b"--a-b: 1\r\n\r\n", ("GET / HTTP/1.1", {"--A-B": "1"})),
+    (GET + b"A:  \t spaced \t \r\n\r\n", ("GET / HTTP/1.1", {"A": "spaced"})),
+    (
+        GET + b"A: in\tside : colon\r\n\r\n",
+        ("GET / HTTP/1.1", {"A": "in\tside : colon"}),
+    ),
+    (GET + b"A:\r\n\r\n", ("GET / HTTP/1.1", {"A": ""})),
+    (GET + b"A: caf\xe9\r\n\r\n", ("GET / HTTP/1.1", {"A": "caf\xe9"})),
+    (GET + b"A: 1\r\na: 2\r\nA: 3\r\n\r\n", ("GET / HTTP/1.1", {"A": ["1", "2", "3"]})),
+    (
+        GET + b"!#$%&'*+-.^_`|~09: t\r\n\r\n",
+        ("GET / HTTP/1.1", {"!#$%&'*+-.^_`|~09": "t"}),
+    ),
+    # the start line is returned unchecked (parse_request_start_line judges it)
+    (b"GET  /\tHTTP/9\r\n\r\n", ("GET  /\tHTTP/9", {})),
+    (b"GET / HTTP/1.1\r\r\n\r\n", ("GET / HTTP/1.1\r", {})),
+    (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n",
+        ("HTTP/1.1 200 OK", {"Set-Cookie": ["a=1", "b=2"]}),
+    ),
+    # malformed fields: 400
+    (GET + b"A : b\r\n\r\n", "400"),
+    (GET + b"A\t: b\r\n\r\n", "400"),
+    (GET + b": b\r\n\r\n", "400"),
+    (GET + b"A(b): c\r\n\r\n", "400"),
+    (GET + b"A/b: c\r\n\r\n", "400"),
+    (GET + b"caf\xe9: c\r\n\r\n", "400"),
+    (GET + b"no colon\r\n\r\n", "400"),
+    (GET + b"A: b\r\n folded\r\n\r\n", "400"),
+    (GET + b"A: b\r\n\tfolded\r\n\r\n", "400"),
+    (GET + b"A: b\x00c\r\n\r\n", "400"),
+    (GET + b"A\x00: b\r\n\r\n", "400"),
+    (GET + b"A: b\rc\r\n\r\n", "400"),
+    (GET + b"A: b\r\r\n\r\n", "400"),
+    (GET + b"A: b\x7f\r\n\r\n", "400"),
+    (GET + b"A: b\x0b\r\n\r\n", "400"),
+    (GET + b"A: b\r\n\r\r\n", "400"),
+    (GET + b"A: b\r\n\r", "400"),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), TABLE)
+def test_parse_head_table(data: bytes, expected: Verdict) -> None:
+    assert compiled(data) == expected
+    assert reference(data) == expected
+
+
+def test_parse_head_field_count() -> None:
+    head = GET + b"A: 1\r\n" * 5 + b"\r\n"
+    assert compiled(head, 5) == ("GET / HTTP/1.1", {"A": ["1"] * 5})
+    assert compiled(head, 4) == reference(head, 4) == "431"
+    # The count wins over a malformed field, as in the reference.
+    bad = GET + b"A : 1\r\n" * 5 + b"\r\n"
+    assert compiled(bad, 4) == reference(bad, 4) == "431"
+    assert compiled(bad, 5) == reference(bad, 5) == "400"
+
+
+def test_parse_head_messages_name_the_line() -> None:
+    with pytest.raises(HTTPInputError, match="no colon"):
+        parse_head(GET + b"nocolon\r\n\r\n", 10)
+    with pytest.raises(HTTPInputError, match="folding"):
+        parse_head(GET + b"A: b\r\n c\r\n\r\n", 10)
+    with pytest.raises(HTTPInputError, match=re.escape("'A: b\\x00")):
+        parse_head(GET + b"A: b\x00\r\n\r\n", 10)
+    with pytest.raises(HTTPInputError, match=re.escape("'B : 2")):
+        parse_head(GET + b"A: 1\r\n\r\n\nB : 2\r\n", 10)
+
+
+def test_parse_head_names_are_shared_strings() -> None:
+    _, h1 = parse_head(GET + b"content-type: a\r\nX-Rare-Thing: b\r\n\r\n", 10)
+    _, h2 = parse_head(GET + b"Content-Type: a\r\nx-rare-thing: b\r\n\r\n", 10)
+    k1, k2 = list(h1._d), list(h2._d)
+    assert k1 == k2 == ["Content-Type", "X-Rare-Thing"]
+    assert k1[0] is k2[0]  # common names come from one table
+    h1["x-rare-thing"] = "c"
+    assert h1.get_list("X-RARE-THING") == ["c"] and h2["X-Rare-Thing"] == "b"
+    h2.add("content-type", "z")
+    assert h2["Content-Type"] == "a,z"
+
+
+# -- parse_head vs the Python reference --------------------------------------------
+
+_TCHARS = (
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+# Clean alphabets, plus rare bad characters: most heads are valid or have
+# one defect, so both verdicts and every field rule get exercised.
+_NAME_OK = st.text(st.sampled_from(list(_TCHARS)), min_size=1, max_size=12)
+_NAME_BAD = st.sampled_from([" ", "\t", "(", "\x00", "\xe9", "@", "/", ""])
+_VALUE_OK = st.text(st.sampled_from(list('abc XYZ;=,"/:\t\xe9\xff')), max_size=20)
+_VALUE_BAD = st.sampled_from(["\x00", "\r", "\x7f", "\x1b", "\x0b", "\x08"])
+_EOL_OK = st.sampled_from(["\r\n", "\r\n", "\n"])
+_EOL_BAD = st.sampled_from(["\r", "\r\r\n", ""])
+
+
+@st.composite
+def _line(draw: st.DrawFn, bad: bool) -> str:
+    name = draw(_NAME_OK)
+    sep = ":"
+    value = draw(_VALUE_OK)
+    if bad:
+        where = draw(st.integers(0, 3))
+        if where == 0:
+            return draw(st.sampled_from([" folded", "\tfolded", "nocolon", "\r", ""]))
+        if where == 1:
+            i = draw(st.integers(0, len(name)))
+            name = name[:i] + draw(_NAME_BAD) + name[i:]
+        elif where == 2:
+            sep = draw(st.sampled_from([" :", "\t:", "::", ""]))
+        else:
+            i = draw(st.integers(0, len(value)))
+            value = value[:i] + draw(_VALUE_BAD) + value[i:]
+    return name + sep + value
+
+
+@st.composite
+def _head(draw: st.DrawFn) -> bytes:
+    lead = draw(st.sampled_from(["", "", "\r\n", "\n", "\r\n\r\n", "\r"]))
+    start = draw(
+        st.sampled_from(
+            ["GET / HTTP/1.1", "HTTP/1.1 200 OK", "POST /x?y HTTP/1.0", "x\x00 y\r"]
+        )
+    )
+    parts = [lead, start, draw(_EOL_OK)]
+    for _ in range(draw(st.integers(0, 8))):
+        bad = draw(st.integers(0, 15)) == 0
+        parts.append(draw(_line(bad)))
+        bad = draw(st.integers(0, 25)) == 0
+        parts.append(draw(_EOL_BAD if bad else _EOL_OK))
+    parts.append(draw(st.sampled_from(["\r\n", "\n", "", "\r"])))
+    return "".join(parts).encode("latin1")
+
+
+_MAX_COUNT = st.one_of(st.just(100), st.integers(0, 9))
+
+
+@settings(max_examples=600, deadline=None)
+@given(_head(), _MAX_COUNT)
+def test_parse_head_matches_reference(data: bytes, max_count: int) -> None:
+    assert compiled(data, max_count) == reference(data, max_count)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=60), st.integers(0, 4))
+def test_parse_head_matches_reference_on_bytes(data: bytes, max_count: int) -> None:
+    assert compiled(data, max_count) == reference(data, max_count)
+
+
+# -- the resumable head-end scan ---------------------------------------------------
+
+_END = re.compile(b"\n\r?\n")
+# Map random bytes onto the interesting ones: CR, LF and "a".
+_SQUASH = bytes(b"\r\na"[i % 3] for i in range(256))
+
+
+def _scan_reference(buf: bytes, limit: int) -> int:
+    m = _END.search(buf)
+    if m is not None:
+        return -2 if 0 <= limit < m.end() else m.end()
+    return -2 if 0 <= limit < len(buf) else -1
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.binary(min_size=1, max_size=6).map(lambda b: b.translate(_SQUASH)),
+        max_size=12,
+    ),
+    st.integers(-1, 40),
+)
+def test_find_head_end_resumes(chunks: list[bytes], limit: int) -> None:
+    # Fed chunk by chunk with its cursor, the scan agrees after every chunk
+    # with a regex over everything received so far.
+    buf = b""
+    cursor = 0
+    for chunk in chunks:
+        buf += chunk
+        r, cursor = _find_head_end(buf, cursor, limit)
+        assert 0 <= cursor <= len(buf)
+        assert r == _scan_reference(buf, limit), (buf, limit)
+        if r != -1:
+            break
+
+
+# -- read_http_head over real sockets ----------------------------------------------
+
+
+async def _pair(**kwargs: Any) -> tuple[IOStream, IOStream]:
+    a, b = socket.socketpair()
+    return IOStream(a, **kwargs), IOStream(b, **kwargs)
+
+
+HEAD1 = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+HEAD2 = b"GET /b HTTP/1.1\nHost: x\n\n"
+
+
+def test_read_http_head_buffered_is_done_at_once(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await _pair()
+        await a.write(b"\r\n" + HEAD1 + b"hello" + b"\r\n" + HEAD2 + b"GET /c HT")
+        assert await b.read_bytes(0) == b""
+        while b._read_buffer_size < 2 + len(HEAD1) + 5 + 2 + len(HEAD2) + 9:
+            await asyncio.sleep(0.001)
+        f = b.read_http_head(1000)
+        assert f.done() and f.result() == HEAD1
+        assert await b.read_bytes(5) == b"hello"
+        f = b.read_http_head(1000)
+        assert f.done() and f.result() == HEAD2  # the CRLF before it is dropped
+        f = b.read_http_head(1000)
+        assert not f.done()
+        await a.write(b"TP/1.1\r\n\r\ntail")
+        assert await f == b"GET /c HTTP/1.1\r\n\r\n"
+        assert await b.read_bytes(4) == b"tail"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("data", [HEAD1, HEAD2, b"\r\n\n" + HEAD1, GET + b"A: b\n\r\n"])
+def test_read_http_head_byte_at_a_time(run: Runner, data: bytes) -> None:
+    async def main() -> None:
+        a, b = await _pair()
+        f = b.read_http_head(1000)
+        for i in range(len(data) - 1):
+            await a.write(data[i : i + 1])
+            # Wait until the reader saw it (read or skipped as a blank line).
+            for _ in range(2000):
+                await asyncio.sleep(0)
+                if b._read_buffer_size >= len(data[: i + 1].lstrip(b"\r\n")):
+                    break
+            assert not f.done()
+        await a.write(data[-1:] + b"NEXT")
+        assert await f == data.lstrip(b"\r\n")
+        assert await b.read_bytes(4) == b"NEXT"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def _head_table() -> list[tuple[bytes, Verdict]]:
+    # The table entries that are one complete head, as a stream delivers it.
+    out = []
+    for data, expected in TABLE:
+        m = _END.search(data)
+        if m is not None and m.end() == len(data) and data.lstrip(b"\r\n"):
+            out.append((data, expected))
+    return out
+
+
+@pytest.mark.parametrize(("data", "expected"), _head_table())
+def test_read_http_head_table(run: Runner, data: bytes, expected: Verdict) -> None:
+    # Each head read whole and then a byte at a time, with the start of a
+    # pipelined request behind it; the bytes read give the table's verdict.
+    async def main() -> None:
+        a, b = await _pair()
+        await a.write(data + b"GET /next")
+        head = await b.read_http_head(1000)
+        assert head == data.lstrip(b"\r\n")
+        assert compiled(head) == expected
+        f = b.read_http_head(1000)
+        for i in range(len(data)):
+            assert not f.done()
+            await a.write(data[i : i + 1])
+            await asyncio.sleep(0)
+        assert await f == b"GET /next" + data
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_read_http_head_max_bytes(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await _pair()
+        await a.write(HEAD1)
+        assert await b.read_http_head(len(HEAD1)) == HEAD1
+        # One byte too many: the stream closes like read_until_regex does.
+        f = b.read_http_head(len(HEAD2) - 1)
+        await a.write(HEAD2)
+        with pytest.raises(StreamClosedError) as info:
+            await f
+        assert isinstance(info.value.real_error, UnsatisfiableReadError)
+        a.close()
+
+        # Blank lines in front count against the limit.
+        a, b = await _pair()
+        await a.write(b"\r\n" * 10 + HEAD2)
+        f = b.read_http_head(len(HEAD2) + 10)
+        with pytest.raises(StreamClosedError):
+            await f
+        a.close()
+
+    run(main())
+
+
+def test_read_http_head_eof(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await _pair()
+        f = b.read_http_head(1000)
+        await a.write(b"\r\nGET / HTTP/1.1\r\nHost: x\r\n")
+        a.close()
+        with pytest.raises(StreamClosedError):
+            await f
+
+    run(main())
+
+
+# -- through the server ------------------------------------------------------------
+
+
+def test_server_pipelined_heads_with_blank_lines() -> None:
+    with serve() as st_, connect(st_.port) as s:
+        s.sendall(
+            b"GET /1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\n"
+            b"\r\n\r\nGET /2 HTTP/1.1\nHost: h\ncontent-type: t/u\n\n"
+        )
+        assert read_response(s)[0] == 200
+        assert read_response(s)[0] == 200
+    first, second = st_.requests[-2:]
+    assert first.path == "/1" and first.headers.get_list("X-A") == ["1", "2"]
+    assert second.path == "/2" and second.headers["Content-Type"] == "t/u"
