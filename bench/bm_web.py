@@ -1,233 +1,200 @@
-"""Requests through a web framework: whirlwind.web vs Tornado 6 (and peers).
+"""The web framework's cost per request, measured with wrk.
 
-Measured, per request (pyperf reports the time of one request, client
-included), for three endpoints of the same small application:
+What is measured: requests per second (and per second of server CPU time)
+through each framework's application layer, for three endpoints, over 32
+keep-alive connections and with 16 requests pipelined per connection:
 
-* hello: ``self.write("Hello, world")``;
-* json: ``self.write({...})`` (a dict becomes JSON);
-* page: ``self.render(...)`` of a template that extends a base template and
-  loops over ten items (autoescaped).
+* ``/hello``: a handler writing ``Hello, world!`` (text).
+* ``/json``: a handler answering ``{"message": "Hello, world!"}`` as JSON.
+* ``/page``: an autoescaped HTML page from a template: a title and a
+  20-row table, some cells holding ``<``, ``>`` and ``&``.
 
-Each endpoint runs keep-alive (one request in flight on one connection) and
-pipelined (``DEPTH`` requests written at once on one connection). Servers
-run in their own process, started on 127.0.0.1 port 0; the client is a raw
-socket that counts response bytes (each response has a fixed size, learned
-from one warm-up request), so the client's own cost stays small and equal
-for every server.
+Peers (all in one run), each a separate process pinned to one CPU:
 
-Servers: whirlwind on its own loop, whirlwind on asyncio's default loop,
-Tornado on asyncio; Tornado on uvloop and aiohttp on uvloop join when those
-packages are installed.
+* whirlwind: `whirlwind.web.Application` + `RequestHandler` (``write``,
+  ``write(dict)``, ``render`` with whirlwind.template) on whirlwind's loop;
+  ``whirlwind-asyncio``: the same on asyncio's default loop.
+* tornado-asyncio, tornado-uvloop: the same application on Tornado 6.
+* aiohttp-uvloop: ``aiohttp.web`` (``web.Response``, ``web.json_response``,
+  the page rendered with Jinja2).
+* uvicorn-httptools: uvicorn with httptools and uvloop serving a raw ASGI
+  app (no framework; ``json.dumps``; the page rendered with Jinja2).
 
-Run: ``python bench/bm_web.py --fast -o web.json`` then
-``python -m pyperf show web.json``; ``--servers`` picks servers.
+Run (from the repository root, after ``pip install -e .``, the ``bench``
+extra and wrk)::
+
+    python bench/bm_web.py
+    python bench/bm_web.py --cases hello --modes keepalive --peers whirlwind,uvicorn-httptools
 """
 
 from __future__ import annotations
 
-import atexit
+import asyncio
+import json
 import os
-import socket
-import subprocess
 import sys
-import textwrap
+from collections.abc import Callable
 from typing import Any
 
-import pyperf
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-DEPTH = 16
+import _httpbench  # noqa: E402
+from bm_http_hello import _listen, _run  # noqa: E402
 
-SERVER_CODE = textwrap.dedent(
-    r"""
-    import asyncio, logging, os, socket, sys
-    kind = sys.argv[1]
-    TEMPLATES = {
-        "base.html": "<html><head><title>{% block title %}{% end %}</title></head>"
-                     "<body>{% block body %}{% end %}</body></html>",
-        "page.html": '{% extends "base.html" %}{% block title %}{{ title }}{% end %}'
-                     '{% block body %}<ul>{% for i in items %}<li>{{ i }}</li>{% end %}'
-                     '</ul>{% end %}',
-    }
-    ITEMS = [f"item <{i}>" for i in range(10)]
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    sock.setblocking(False)
+HELLO = "Hello, world!"
+MESSAGE = {"message": HELLO}
+TITLE = "Orders & <stock>"
+ROWS = [(f"item <{i}>" if i % 3 == 0 else f"item {i}", i * 7 & 255) for i in range(20)]
 
-    if kind.startswith("aiohttp"):
-        import uvloop
-        from aiohttp import web as aweb
-        async def hello(request):
-            return aweb.Response(text="Hello, world")
-        async def js(request):
-            return aweb.json_response({"hello": "world", "n": 1})
-        app = aweb.Application()
-        app.router.add_get("/hello", hello)
-        app.router.add_get("/json", js)
-        async def main():
-            runner = aweb.AppRunner(app, access_log=None)
-            await runner.setup()
-            await aweb.SockSite(runner, sock).start()
-            print(sock.getsockname()[1], flush=True)
-            await asyncio.Event().wait()
-        uvloop.run(main())
-        sys.exit(0)
+TORNADO_PAGE = """\
+<!DOCTYPE html>
+<html><head><title>{{ title }}</title></head>
+<body><h1>{{ title }}</h1>
+<table>
+{% for name, value in rows %}<tr><td>{{ name }}</td><td>{{ value }}</td></tr>
+{% end %}</table>
+</body></html>
+"""
+JINJA_PAGE = TORNADO_PAGE.replace("{% end %}", "{% endfor %}")
 
-    if kind.startswith("tornado"):
-        from tornado import httpserver, template, web
-    else:
-        from whirlwind import httpserver, template, web
-    logging.getLogger(kind.split("-")[0] + ".access").setLevel(logging.CRITICAL)
+
+def _tornado_shaped_app(web: Any, template: Any, loop: str) -> None:
+    """The same application for whirlwind and Tornado (their APIs match)."""
 
     class Hello(web.RequestHandler):
-        def get(self):
-            self.write("Hello, world")
+        def get(self) -> None:
+            self.write(HELLO)
 
     class Json(web.RequestHandler):
-        def get(self):
-            self.write({"hello": "world", "n": 1})
+        def get(self) -> None:
+            self.write(MESSAGE)
 
     class Page(web.RequestHandler):
-        def get(self):
-            self.render("page.html", title="bench & co", items=ITEMS)
+        def get(self) -> None:
+            self.render("page.html", title=TITLE, rows=ROWS)
 
-    app = web.Application(
-        [("/hello", Hello), ("/json", Json), ("/page", Page)],
-        template_loader=template.DictLoader(TEMPLATES),
-    )
+    async def main() -> None:
+        app = web.Application(
+            [("/hello", Hello), ("/json", Json), ("/page", Page)],
+            template_loader=template.DictLoader({"page.html": TORNADO_PAGE}),
+        )
+        from importlib import import_module
 
-    async def main():
+        httpserver = import_module(web.__name__.rsplit(".", 1)[0] + ".httpserver")
         server = httpserver.HTTPServer(app)
-        server.add_sockets([sock])
-        print(sock.getsockname()[1], flush=True)
+        server.add_sockets([_listen()])
         await asyncio.Event().wait()
 
-    if kind == "whirlwind":
-        from whirlwind.loop import run
-        run(main())
-    elif kind.endswith("uvloop"):
-        import uvloop
-        uvloop.run(main())
-    else:
-        asyncio.run(main())
-    """
-)
-
-SERVERS = [
-    "whirlwind",
-    "whirlwind-asyncio",
-    "tornado-asyncio",
-    "tornado-uvloop",
-    "aiohttp-uvloop",
-]
-ENDPOINTS = ["hello", "json", "page"]
+    _run(main(), loop)
 
 
-def _available(kind: str) -> bool:
-    needs = {
-        "tornado-asyncio": ["tornado"],
-        "tornado-uvloop": ["tornado", "uvloop"],
-        "aiohttp-uvloop": ["aiohttp", "uvloop"],
-    }.get(kind, [])
-    for mod in needs:
-        try:
-            __import__(mod)
-        except ImportError:
-            return False
-    return True
+def serve_whirlwind(loop: str = "whirlwind") -> None:
+    from whirlwind import template, web
+
+    _tornado_shaped_app(web, template, loop)
 
 
-class Server:
-    def __init__(self, kind: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER_CODE, kind],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, PYTHONWARNINGS="ignore"),
-        )
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline())
-        atexit.register(self.close)
+def serve_tornado(loop: str) -> None:
+    from tornado import template, web
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
+    _tornado_shaped_app(web, template, loop)
 
 
-def _response_size(sock: socket.socket, request: bytes) -> int:
-    """Size in bytes of one complete response (head + body) on ``sock``."""
-    sock.sendall(request)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), head[:80]
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
+def _jinja_page() -> Callable[[], str]:
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True)
+    tmpl = env.from_string(JINJA_PAGE)
+    return lambda: tmpl.render(title=TITLE, rows=ROWS)
+
+
+def serve_aiohttp() -> None:
+    from aiohttp import web
+
+    page = _jinja_page()
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=HELLO)
+
+    async def json_(request: web.Request) -> web.Response:
+        return web.json_response(MESSAGE)
+
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text=page(), content_type="text/html")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/hello", hello)
+        app.router.add_get("/json", json_)
+        app.router.add_get("/page", html)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, _listen()).start()
+        await asyncio.Event().wait()
+
+    _run(main(), "uvloop")
+
+
+def _asgi_app() -> Callable[..., Any]:
+    page = _jinja_page()
+
+    def start(content_type: bytes, body: bytes) -> dict[str, Any]:
+        return {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope["path"]
+        if path == "/hello":
+            body, ctype = HELLO.encode(), b"text/plain; charset=utf-8"
+        elif path == "/json":
+            body, ctype = json.dumps(MESSAGE).encode(), b"application/json"
+        elif path == "/page":
+            body, ctype = page().encode(), b"text/html; charset=utf-8"
+        else:
+            body, ctype = b"not found", b"text/plain"
+            await send({**start(ctype, body), "status": 404})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(start(ctype, body))
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def serve_uvicorn() -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        _asgi_app(),
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
     )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return len(head) + 4 + length
+    uvicorn.Server(config).run(sockets=[_listen()])
 
 
-def _bench(port: int, path: str, depth: int) -> Any:
-    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    size = _response_size(sock, request)
-    batch = request * depth
-    want = size * depth
-    view = memoryview(bytearray(want))
+PEERS: dict[str, Callable[[], None]] = {
+    "whirlwind": serve_whirlwind,
+    "whirlwind-asyncio": lambda: serve_whirlwind("asyncio"),
+    "tornado-asyncio": lambda: serve_tornado("asyncio"),
+    "tornado-uvloop": lambda: serve_tornado("uvloop"),
+    "aiohttp-uvloop": serve_aiohttp,
+    "uvicorn-httptools": serve_uvicorn,
+}
 
-    def time_func(loops: int) -> float:
-        t0 = pyperf.perf_counter()
-        for _ in range(loops):
-            sock.sendall(batch)
-            got = 0
-            while got < want:
-                n = sock.recv_into(view[got:], want - got)
-                if not n:
-                    raise RuntimeError("server closed the connection")
-                got += n
-        return pyperf.perf_counter() - t0
-
-    return time_func
-
-
-def _unused(loops: int) -> float:
-    raise AssertionError("only worker processes time requests")
-
-
-def main() -> None:
-    runner = pyperf.Runner()
-    runner.argparser.add_argument("--servers", default=",".join(SERVERS))
-    args = runner.parse_args()
-    for kind in args.servers.split(","):
-        if not _available(kind):
-            continue
-        server: Server | None = None
-        for endpoint in ENDPOINTS:
-            if kind.startswith("aiohttp") and endpoint == "page":
-                continue  # no template engine in aiohttp itself
-            for mode, depth in (("keepalive", 1), ("pipelined", DEPTH)):
-                func = _unused
-                if args.worker:
-                    # Each worker process measures against a fresh server.
-                    if server is None:
-                        server = Server(kind)
-                    func = _bench(server.port, "/" + endpoint, depth)
-                bench = runner.bench_time_func(
-                    f"{endpoint}-{mode}-{kind}", func, inner_loops=depth
-                )
-                if bench is not None:
-                    bench.update_metadata(
-                        {"description": f"{endpoint} {mode} on {kind}"}
-                    )
-
+CASES = {
+    "hello": ("/hello", HELLO.encode()),
+    "json": ("/json", b'"message"'),
+    "page": ("/page", b"<td>item &lt;3&gt;</td>"),
+}
 
 if __name__ == "__main__":
-    main()
+    _httpbench.main(__file__, __doc__ or "", PEERS, CASES)

@@ -209,11 +209,13 @@ def test_main_reruns_a_script_after_it_exits(
 ) -> None:
     script = tmp_path / "job.py"
     script.write_text("import sys\nprint('job', 'one', sys.argv[1:], flush=True)\n")
-    p = run(programs, ["-m", "whirlwind.autoreload", "job.py", "--n=1"], tmp_path)
-    assert p.expect(r"^job (\w+) (.*)$").groups() == ("one", "['--n=1']")
+    # an option after the script belongs to the script, not the wrapper
+    args = ["-m", "whirlwind.autoreload", "job.py", "--until-success"]
+    p = run(programs, args, tmp_path)
+    assert p.expect(r"^job (\w+) (.*)$").groups() == ("one", "['--until-success']")
     p.expect("Script exited normally")
     edit(script, "import sys\nprint('job', 'two', sys.argv[1:], flush=True)\n")
-    assert p.expect(r"^job (\w+) (.*)$").groups() == ("two", "['--n=1']")
+    assert p.expect(r"^job (\w+) (.*)$").groups() == ("two", "['--until-success']")
 
 
 def test_main_waits_for_a_fix_after_a_failure(

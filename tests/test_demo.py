@@ -17,12 +17,14 @@ import http.cookies
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -360,3 +362,50 @@ def test_python_m_demo_serves_on_the_port_it_prints() -> None:
             proc.stdout.close()
             proc.stderr.close()
     assert code == 0
+
+
+def test_debug_mode_shows_tracebacks_and_restarts_after_an_edit(
+    tmp_path: Path,
+) -> None:
+    # A copy of the demo package, so the test can edit its source.
+    shutil.copytree(
+        os.path.join(ROOT, "demo"),
+        tmp_path / "demo",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--port=0", "--debug"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = re.fullmatch(
+            r"demo: serving on http://[^:]+:(\d+)/\n", proc.stdout.readline()
+        )
+        assert first
+        b = Browser(int(first.group(1)))
+        r = b.fetch("/slow?delay=0&fail=1")
+        assert r.status == 503
+        assert "Traceback (most recent call last)" in r.text
+        assert "on_timer" in r.text
+
+        app_py = tmp_path / "demo" / "app.py"
+        later = app_py.stat().st_mtime_ns + 2_000_000_000
+        app_py.write_text(app_py.read_text() + "\n# edited\n")
+        os.utime(app_py, ns=(later, later))
+        again = re.fullmatch(
+            r"demo: serving on http://[^:]+:(\d+)/\n", proc.stdout.readline()
+        )
+        assert again  # the same process, re-executed
+        assert proc.poll() is None
+        assert "whirlwind demo" in Browser(int(again.group(1))).fetch("/").text
+    finally:
+        proc.kill()
+        proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()

@@ -161,7 +161,8 @@ def _reload() -> None:
     if hasattr(signal, "setitimer"):
         # A pending SIGALRM would survive exec and kill the new image.
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
-    argv = [sys.executable, *sys.orig_argv[1:]]
+    # orig_argv is empty in an embedded interpreter: fall back to argv.
+    argv = [sys.executable, *(sys.orig_argv[1:] or sys.argv)]
     if sys.platform == "win32":
         # No exec on Windows: start the new process and leave.
         subprocess.Popen(argv)
@@ -193,17 +194,26 @@ def main() -> None:
     traceback) are watched until one changes.
     """
     original_argv = sys.argv
+    # Options come before the program: [--until-success] [-m module | script]
     args = sys.argv[1:]
-    until_success = bool(args) and args[0] == "--until-success"
-    if until_success:
-        args = args[1:]
-    if len(args) >= 2 and args[0] == "-m":
-        mode, target, rest = "module", args[1], args[2:]
-    elif args and not args[0].startswith("-"):
-        mode, target, rest = "script", args[0], args[1:]
-    else:
+    until_success = False
+    mode = target = ""
+    while args:
+        if args[0] == "--until-success":
+            until_success = True
+            args = args[1:]
+        elif args[0] == "-m" and len(args) >= 2:
+            mode, target, args = "module", args[1], args[2:]
+            break
+        elif not args[0].startswith("-"):
+            mode, target, args = "script", args[0], args[1:]
+            break
+        else:
+            break
+    if not mode:
         sys.stderr.write(_USAGE)
         sys.exit(1)
+    rest = args
 
     if mode == "script":
         # As `python script.py` would: argv[0] is the script, its directory
