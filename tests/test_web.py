@@ -355,6 +355,35 @@ def test_etag_and_if_none_match() -> None:
         assert c.fetch("/out/etag", headers={"If-None-Match": '"other"'}).status == 200
 
 
+class _CustomEtag(web.RequestHandler):
+    def set_etag_header(self) -> None:
+        self.set_header("Etag", '"v1"')
+
+    def get(self) -> None:
+        self.write("same body")
+
+
+class _NeverMatches(web.RequestHandler):
+    def check_etag_header(self) -> bool:
+        return False
+
+    def get(self) -> None:
+        self.write("same body")
+
+
+def test_etag_hooks_overridden_by_subclasses() -> None:
+    # finish() computes the default Etag inline; a subclass overriding any of
+    # the Etag hooks must still be called.
+    app = web.Application([("/custom", _CustomEtag), ("/never", _NeverMatches)])
+    with serve(app) as c:
+        r = c.fetch("/custom")
+        assert r.headers["Etag"] == '"v1"'
+        assert c.fetch("/custom", headers={"If-None-Match": '"v1"'}).status == 304
+        etag = c.fetch("/never").headers["Etag"]
+        r = c.fetch("/never", headers={"If-None-Match": etag})
+        assert r.status == 200 and r.text == "same body"
+
+
 def test_flush_streams_chunks() -> None:
     with serve(base_app()) as c:
         raw = c.raw(b"GET /out/flush HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

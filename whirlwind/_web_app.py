@@ -38,7 +38,7 @@ import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable
 from inspect import isclass
-from typing import Any, cast
+from typing import Any
 
 from whirlwind import httputil
 from whirlwind._web_decorators import _scheme_and_netloc
@@ -187,7 +187,7 @@ class _ApplicationRouter(ReversibleRuleRouter):
             target = rule.target
             if (
                 type(matcher) is PathMatches
-                and isclass(target)
+                and isinstance(target, type)  # inspect.isclass, without a call
                 and issubclass(target, RequestHandler)
             ):
                 m = matcher._match(path)
@@ -385,7 +385,7 @@ class Application(ReversibleRouter):
         else:
             route = self.default_router.find_handler(request)
         if route is not None:
-            return cast(_HandlerDelegate, route)
+            return route  # type: ignore[return-value]
         settings = self.settings
         if settings.get("default_handler_class"):
             return self.get_handler_delegate(
