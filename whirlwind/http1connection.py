@@ -67,6 +67,7 @@ from whirlwind._http1support import (
     _HeaderInjectionError,
     _InContext,
     _status_line,
+    _status_lines,
     _StatusError,
     _Sweeper,
     http_date,
@@ -407,15 +408,24 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._request_start_line = start_line = req
                 self._request_headers = headers
                 version = req.version
-                self._disconnect_on_finish = not self._can_keep_alive(
-                    req.version, headers
-                )
+                if "Connection" in headers._d or self.no_keep_alive:
+                    self._disconnect_on_finish = not self._can_keep_alive(
+                        version, headers
+                    )
+                else:
+                    # The common case, decided inline (see _can_keep_alive).
+                    self._disconnect_on_finish = version != "HTTP/1.1"
             # Framing is checked before the delegate sees anything.
-            chunked = _transfer_chunked(headers, version)
+            hd = headers._d
+            chunked = "Transfer-Encoding" in hd and _transfer_chunked(headers, version)
             if chunked and version == "HTTP/1.0":
                 # RFC 9112 section 6.1: process, then close the connection.
                 self._disconnect_on_finish = True
-            content_length = _content_length(headers, allow_list=is_client)
+            content_length = (
+                _content_length(headers, allow_list=is_client)
+                if "Content-Length" in hd
+                else None
+            )
             self._body_pending = bool(chunked or content_length)
             owner = self._owner or self
             if owner._corking and self._body_pending:
@@ -922,7 +932,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             assert request is not None
             if self._owner._draining:
                 self._disconnect_on_finish = True
-            head = _status_line(resp.code, resp.reason)
+            head = _status_lines.get((resp.code, resp.reason)) or _status_line(
+                resp.code, resp.reason
+            )
             self._response_start_line = resp
             code = resp.code
             d = headers._d
@@ -948,8 +960,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._expected_content_remaining = 0
             elif "Content-Length" in d:
                 cl = d["Content-Length"]
-                self._expected_content_remaining = parse_int(
-                    cl if cl.__class__ is str else headers["Content-Length"]  # type: ignore[arg-type]
+                self._expected_content_remaining = (
+                    int(cl)  # type: ignore[arg-type]
+                    if cl.__class__ is str and cl.isdigit() and cl.isascii()
+                    else parse_int(headers["Content-Length"])
                 )
             else:
                 self._expected_content_remaining = None
@@ -990,7 +1004,16 @@ class HTTP1Connection(httputil.HTTPConnection):
         if stream is None or stream.closed():
             return _closed_future()
         if chunk:
-            data += self._format_chunk(chunk)
+            remaining = self._expected_content_remaining
+            if (
+                not self._chunking_output
+                and remaining is not None
+                and len(chunk) <= remaining
+            ):
+                self._expected_content_remaining = remaining - len(chunk)
+                data += chunk
+            else:
+                data += self._format_chunk(chunk)
         return self._send(data)
 
     def _send(self, data: bytes) -> asyncio.Future[None]:
