@@ -384,13 +384,27 @@ def parse_request_start_line(line: str) -> RequestStartLine:
     >>> parse_request_start_line("GET /x?y=1 HTTP/1.1")
     RequestStartLine(method='GET', path='/x?y=1', version='HTTP/1.1')
     """
+    parsed = _REQUEST_LINES.get(line)
+    if parsed is not None:
+        return parsed
     m = _request_line_match(line)
     if m is None:
         raise HTTPInputError("Malformed HTTP request line")
     method, path, version = m.groups()
     if not version.startswith("HTTP/1."):
         raise HTTPInputError(f"Unexpected HTTP version {version!r}")
-    return RequestStartLine(method, path, version)
+    parsed = RequestStartLine(method, path, version)
+    if len(_REQUEST_LINES) < _CACHE_MAX and len(line) <= 256:
+        _REQUEST_LINES[line] = parsed
+    return parsed
+
+
+# Valid request lines and Host values seen before (a server sees the same few
+# again and again): a hit skips the regex.  Bounded; only valid input is
+# stored, and RequestStartLine is immutable, so sharing one is safe.
+_CACHE_MAX = 1000
+_REQUEST_LINES: dict[str, RequestStartLine] = {}
+_VALID_HOSTS: set[str] = set()
 
 
 def parse_response_start_line(line: str) -> ResponseStartLine:
@@ -569,10 +583,13 @@ class HTTPServerRequest:
             if self.version != "HTTP/1.0":
                 raise HTTPInputError("Missing Host header")
             h = "127.0.0.1"
-        elif "," in h or not _ABNF.host.fullmatch(h):
-            # A comma means several Host headers (or a proxy that merged
-            # them): ambiguous, so refused as RFC 9112 section 3.2 asks.
-            raise HTTPInputError(f"Invalid Host header: {h!r}")
+        elif h not in _VALID_HOSTS:
+            if "," in h or not _ABNF.host.fullmatch(h):
+                # A comma means several Host headers (or a proxy that merged
+                # them): ambiguous, so refused as RFC 9112 section 3.2 asks.
+                raise HTTPInputError(f"Invalid Host header: {h!r}")
+            if len(_VALID_HOSTS) < _CACHE_MAX:
+                _VALID_HOSTS.add(h)
         self.host: str = h
         self._host_name: str | None = None
         self.files: dict[str, list[HTTPFile]] = files or {}
