@@ -17,6 +17,7 @@ JSON API (errors are JSON too):
 * ``POST /api/notes`` with ``{"text": "..."}`` (login and the XSRF token in
   the ``X-XSRFToken`` header required): 201 and the new note.
 * ``GET /api/notes/<id>``: one note, or 404.
+* ``GET /api/status``: ``{"notes": <count>, "waiting": <open /slow requests>}``.
 
 Every POST needs the XSRF token (``xsrf_cookies=True``): forms carry it as a
 hidden ``_xsrf`` field (``xsrf_form_html``), scripts send the ``_xsrf``
@@ -44,6 +45,7 @@ class NoteStore:
 
     def __init__(self) -> None:
         self._notes: list[dict[str, Any]] = []
+        self.waiting = 0  # /slow requests held open right now
 
     def add(self, text: str, author: str) -> dict[str, Any]:
         note = {
@@ -59,6 +61,9 @@ class NoteStore:
         if 1 <= note_id <= len(self._notes):
             return self._notes[note_id - 1]
         return None
+
+    def count(self) -> int:
+        return len(self._notes)
 
     def newest_first(self) -> list[dict[str, Any]]:
         return self._notes[::-1]
@@ -151,9 +156,14 @@ class SlowHandler(BaseHandler):
             raise web.HTTPError(400, reason=f"delay must be within 0..{MAX_DELAY}")
         self.delay = delay
         self.started = time.time()
+        self.store.waiting += 1
         io_loop = IOLoop.current()
         assert io_loop is not None
         io_loop.add_timeout(self.started + delay, self.on_timer)
+
+    def on_finish(self) -> None:
+        if hasattr(self, "started"):
+            self.store.waiting -= 1
 
     def on_timer(self) -> None:
         if self.get_argument("fail", ""):
@@ -195,6 +205,11 @@ class ApiNotesHandler(ApiHandler):
         self.write(note)
 
 
+class ApiStatusHandler(ApiHandler):
+    def get(self) -> None:
+        self.write({"notes": self.store.count(), "waiting": self.store.waiting})
+
+
 class ApiNoteHandler(ApiHandler):
     def get(self, note_id: str) -> None:
         note = self.store.get(int(note_id))
@@ -220,6 +235,7 @@ def make_app(
             web.url(r"/slow", SlowHandler, name="slow"),
             web.url(r"/api/notes", ApiNotesHandler, name="api_notes"),
             web.url(r"/api/notes/([0-9]{1,9})", ApiNoteHandler, name="api_note"),
+            web.url(r"/api/status", ApiStatusHandler, name="api_status"),
         ],
         template_path=os.path.join(HERE, "templates"),
         static_path=os.path.join(HERE, "static"),
