@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from whirlwind.httpserver import HTTPServer
+from whirlwind.testing import bind_unused_port
 
 
 def _new_loop(kind: str = "whirlwind") -> asyncio.AbstractEventLoop:
@@ -116,12 +117,7 @@ def serve(
     """Serves ``app`` on a fresh loop (whirlwind's, or ``"asyncio"``'s default
     one) in a thread; yields a `Client`."""
     loop = _new_loop(loop_kind)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
+    sock, port = bind_unused_port()
     ready = threading.Event()
     holder: dict[str, Any] = {}
 

@@ -8,7 +8,6 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,14 +26,6 @@ from whirlwind.concurrent import (
     run_on_executor,
 )
 from whirlwind.ioloop import IOLoop
-
-
-@pytest.fixture
-def io_loop(aio_loop: asyncio.AbstractEventLoop) -> Iterator[IOLoop]:
-    loop = IOLoop.current()
-    assert loop is not None
-    yield loop
-    loop.close()
 
 
 def test_future_is_asyncio_future() -> None:

@@ -425,26 +425,19 @@ def test_request_object() -> None:
     assert str(resp.error) == "HTTP 500: Internal Server Error"
 
 
-def test_tls_client_validates(tmp_path: Any) -> None:
+def test_tls_client_validates(cert: tuple[str, str]) -> None:
     import ssl
 
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-keyout", str(key), "-out", str(cert),
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    certfile, key = cert
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(cert), str(key))
+    ctx.load_cert_chain(certfile, key)
     with serve(ssl_options=ctx) as st:
         url = f"https://127.0.0.1:{st.port}/t"
 
         async def main() -> None:
             with pytest.raises(ssl.SSLError):
                 await _fetch(url)  # self-signed: refused by default
-            assert (await _fetch(url, ca_certs=str(cert))).body == b"GET /t 0"
+            assert (await _fetch(url, ca_certs=certfile)).body == b"GET /t 0"
             assert (await _fetch(url, validate_cert=False)).body == b"GET /t 0"
 
         run(main())

@@ -187,20 +187,6 @@ def test_protocol_option() -> None:
             assert json.loads(r.read())["protocol"] == "https"
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    d = tmp_path_factory.mktemp("tls")
-    certfile, keyfile = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-keyout", str(keyfile), "-out", str(certfile),
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return str(certfile), str(keyfile)
-
-
 def test_tls_server(cert: tuple[str, str]) -> None:
     certfile, keyfile = cert
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

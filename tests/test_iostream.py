@@ -10,13 +10,10 @@ import asyncio
 import gc
 import os
 import re
-import shutil
 import socket
 import ssl
-import subprocess
 import weakref
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +27,8 @@ from whirlwind.iostream import (
     StreamBufferFullError,
     StreamClosedError,
     UnsatisfiableReadError,
-    _ssl_context,
 )
+from whirlwind.netutil import ssl_options_to_context
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
@@ -648,30 +645,12 @@ def test_pipe_stream(run: Runner) -> None:
 # -------------------------------------------------------------------- TLS
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:  # pragma: no cover
-        pytest.skip("openssl command not available")
-    d = tmp_path_factory.mktemp("tls")
-    crt, key = d / "test.crt", d / "test.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-            "-keyout", str(key), "-out", str(crt), "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return crt, key
-
-
-def _contexts(cert: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+def _contexts(cert: tuple[str, str]) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     crt, key = cert
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(str(crt), str(key))
+    server.load_cert_chain(crt, key)
     server.set_alpn_protocols(["h2", "http/1.1"])
-    client = ssl.create_default_context(cafile=str(crt))
+    client = ssl.create_default_context(cafile=crt)
     client.set_alpn_protocols(["http/1.1"])
     return server, client
 
@@ -697,7 +676,7 @@ async def _tls_pair(
     return client, server
 
 
-def test_tls_roundtrip_sni_alpn(run: Runner, cert: tuple[Path, Path]) -> None:
+def test_tls_roundtrip_sni_alpn(run: Runner, cert: tuple[str, str]) -> None:
     async def main() -> None:
         server_ctx, client_ctx = _contexts(cert)
         names: list[str | None] = []
@@ -720,7 +699,7 @@ def test_tls_roundtrip_sni_alpn(run: Runner, cert: tuple[Path, Path]) -> None:
     run(main())
 
 
-def test_tls_certificate_not_trusted(run: Runner, cert: tuple[Path, Path]) -> None:
+def test_tls_certificate_not_trusted(run: Runner, cert: tuple[str, str]) -> None:
     async def main() -> None:
         server_ctx, _ = _contexts(cert)
         untrusting = ssl.create_default_context()  # system CAs only
@@ -755,7 +734,7 @@ def test_tls_certificate_not_trusted(run: Runner, cert: tuple[Path, Path]) -> No
         logging.getLogger("whirlwind.general").disabled = False
 
 
-def test_start_tls(run: Runner, cert: tuple[Path, Path]) -> None:
+def test_start_tls(run: Runner, cert: tuple[str, str]) -> None:
     async def main() -> None:
         server_ctx, client_ctx = _contexts(cert)
         a, b = await tcp_pair()
@@ -965,7 +944,7 @@ def test_classic_positional_forms(run: Runner) -> None:
 
 
 def test_tls_dict_options_and_classic_connect(
-    run: Runner, cert: tuple[Path, Path]
+    run: Runner, cert: tuple[str, str]
 ) -> None:
     # ssl_options as a dict of old wrap_socket keywords (Tornado's form):
     # the server loads certfile/keyfile, the client skips verification.
@@ -988,8 +967,8 @@ def test_tls_dict_options_and_classic_connect(
             )
             await wait_until(lambda: _accept_ready(listener))
             conn, _ = listener.accept()
-            server_ctx = _ssl_context(
-                {"certfile": str(crt), "keyfile": str(key)}, server_side=True
+            server_ctx = ssl_options_to_context(
+                {"certfile": crt, "keyfile": key}, server_side=True
             )
             server = SSLIOStream(
                 server_ctx.wrap_socket(
@@ -1045,7 +1024,7 @@ def test_read_until_regex_http_head_end(run: Runner) -> None:
 
 
 def test_start_tls_on_fresh_stream_after_delay(
-    run: Runner, cert: tuple[Path, Path]
+    run: Runner, cert: tuple[str, str]
 ) -> None:
     # A stream nobody has read from reads nothing ahead: the client's TLS
     # hello waits in the kernel until the server converts its stream.

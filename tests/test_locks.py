@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,14 +13,6 @@ from whirlwind.ioloop import IOLoop
 from whirlwind.util import TimeoutError
 
 SHORT = datetime.timedelta(milliseconds=10)
-
-
-@pytest.fixture
-def io_loop(aio_loop: asyncio.AbstractEventLoop) -> Iterator[IOLoop]:
-    loop = IOLoop.current()
-    assert loop is not None
-    yield loop
-    loop.close()
 
 
 def test_condition_notify_wakes_in_fifo_order(io_loop: IOLoop) -> None:

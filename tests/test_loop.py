@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import datetime
 import logging
 import os
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -660,70 +657,10 @@ def test_sock_recv_cancel_then_reuse(loop: asyncio.AbstractEventLoop) -> None:
         b.close()
 
 
-def _make_cert(tmp: Path) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    import ipaddress
-
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = tmp / "cert.pem", tmp / "key.pem"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(certfile), str(keyfile)
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    tmp = tmp_path_factory.mktemp("tls")
-    try:
-        return _make_cert(tmp)
-    except ImportError:
-        certfile, keyfile = tmp / "cert.pem", tmp / "key.pem"
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-             "-subj", "/CN=localhost", "-addext",
-             "subjectAltName=DNS:localhost,IP:127.0.0.1",
-             "-keyout", str(keyfile), "-out", str(certfile)],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        return str(certfile), str(keyfile)
-
-
 def test_tls_and_start_tls(
-    loop: asyncio.AbstractEventLoop, tls_files: tuple[str, str]
+    loop: asyncio.AbstractEventLoop, cert: tuple[str, str]
 ) -> None:
-    certfile, keyfile = tls_files
+    certfile, keyfile = cert
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(certfile, keyfile)
     client_ctx = ssl.create_default_context(cafile=certfile)

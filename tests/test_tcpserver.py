@@ -9,54 +9,15 @@ import ssl
 import subprocess
 import sys
 import textwrap
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
+from tests._net_support import needs_ipv6, run
 from whirlwind.iostream import IOStream, SSLIOStream, StreamClosedError
-from whirlwind.loop import new_event_loop
 from whirlwind.netutil import bind_sockets, bind_unix_socket
 from whirlwind.tcpserver import TCPServer
-
-_T = TypeVar("_T")
-
-
-def run(coro: Coroutine[Any, Any, _T]) -> _T:
-    loop = new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
-
-
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A self-signed certificate for localhost/127.0.0.1, made at test time."""
-    d = tmp_path_factory.mktemp("tls")
-    certfile, keyfile = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-keyout", str(keyfile), "-out", str(certfile),
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return str(certfile), str(keyfile)
 
 
 class EchoServer(TCPServer):

@@ -13,7 +13,6 @@ import logging
 import os
 import ssl
 import struct
-import subprocess
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -95,6 +94,16 @@ class EchoHandler(WebSocketHandler):
             self.rec.closed.set_result((self.close_code, self.close_reason))
 
 
+def listen(
+    app: web.Application, ssl_options: ssl.SSLContext | None = None
+) -> tuple[httpserver.HTTPServer, int]:
+    """An `HTTPServer` for ``app`` on a fresh 127.0.0.1 port: ``(server, port)``."""
+    sock, port = bind_unused_port()
+    server = httpserver.HTTPServer(app, ssl_options=ssl_options)
+    server.add_sockets([sock])
+    return server, port
+
+
 async def start(
     rec: Recorder,
     compression: dict[str, Any] | None = None,
@@ -106,10 +115,7 @@ async def start(
         [(r"/ws(.*)", EchoHandler, {"rec": rec, "compression": compression})],
         **settings,
     )
-    sock, port = bind_unused_port()
-    server = httpserver.HTTPServer(app, ssl_options=ssl_options)
-    server.add_sockets([sock])
-    return server, port
+    return listen(app, ssl_options=ssl_options)
 
 
 # -- our client against our server ---------------------------------------------
@@ -142,20 +148,6 @@ def test_echo_text_binary_json_and_large() -> None:
         server.stop()
 
     run(main)
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    d = tmp_path_factory.mktemp("tls")
-    certfile, keyfile = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-keyout", str(keyfile), "-out", str(certfile),
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return str(certfile), str(keyfile)
 
 
 def test_wss_over_tls(cert: tuple[str, str]) -> None:
@@ -362,9 +354,7 @@ def test_async_on_message_keeps_order() -> None:
 
     async def main() -> None:
         app = web.Application([("/", SlowHandler)])
-        sock, port = bind_unused_port()
-        server = httpserver.HTTPServer(app)
-        server.add_sockets([sock])
+        server, port = listen(app)
         ws = await websocket_connect(f"ws://127.0.0.1:{port}/")
         for m in "abc":
             ws.write_message(m)
@@ -383,9 +373,7 @@ def test_connect_refused_and_non_websocket_response() -> None:
 
     async def main() -> None:
         app = web.Application([("/plain", Plain)])
-        sock, port = bind_unused_port()
-        server = httpserver.HTTPServer(app)
-        server.add_sockets([sock])
+        server, port = listen(app)
         with pytest.raises(WebSocketError):
             await websocket_connect(f"ws://127.0.0.1:{port}/plain")
         server.stop()
@@ -722,9 +710,7 @@ def test_async_open_delays_messages_and_http_methods_refused() -> None:
 
     async def main() -> None:
         app = web.Application([("/", SlowOpen)])
-        sock, port = bind_unused_port()
-        server = httpserver.HTTPServer(app)
-        server.add_sockets([sock])
+        server, port = listen(app)
         ws = await websocket_connect(f"ws://127.0.0.1:{port}/")
         ws.write_message("early")
         assert await ws.read_message() == "got early"
@@ -749,9 +735,7 @@ def test_exception_in_on_message_is_logged_and_aborts(
 
     async def main() -> None:
         app = web.Application([("/", Broken)])
-        sock, port = bind_unused_port()
-        server = httpserver.HTTPServer(app)
-        server.add_sockets([sock])
+        server, port = listen(app)
         ws = await websocket_connect(f"ws://127.0.0.1:{port}/")
         ws.write_message("boom")
         assert await ws.read_message() is None
@@ -782,9 +766,7 @@ def test_slow_reader_stops_the_client_reading() -> None:
 
     async def main() -> None:
         app = web.Application([("/", Flood)])
-        sock, port = bind_unused_port()
-        server = httpserver.HTTPServer(app)
-        server.add_sockets([sock])
+        server, port = listen(app)
         ws = await websocket_connect(f"ws://127.0.0.1:{port}/")
         await asyncio.sleep(0.2)
         assert len(ws._queue) <= 2

@@ -36,7 +36,7 @@ import string
 import types
 import urllib.parse
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from inspect import isclass
 from typing import Any
 
@@ -230,6 +230,18 @@ class _ApplicationRouter(ReversibleRuleRouter):
         return super().get_target_delegate(target, request, **target_params)
 
 
+def _ui_items(setting: Any) -> Iterator[tuple[str, Any]]:
+    """The ``(name, value)`` pairs of a ``ui_methods``/``ui_modules`` setting:
+    a module, a dict, or a list of either (nested lists too)."""
+    if isinstance(setting, types.ModuleType):
+        yield from [(n, getattr(setting, n)) for n in dir(setting)]
+    elif isinstance(setting, list):
+        for item in setting:
+            yield from _ui_items(item)
+    else:
+        yield from setting.items()
+
+
 class Application(ReversibleRouter):
     """A web application: routes plus settings.
 
@@ -346,30 +358,14 @@ class Application(ReversibleRouter):
         self.transforms.append(transform_class)
 
     def _load_ui_methods(self, methods: Any) -> None:
-        if isinstance(methods, types.ModuleType):
-            self._load_ui_methods({n: getattr(methods, n) for n in dir(methods)})
-        elif isinstance(methods, list):
-            for m in methods:
-                self._load_ui_methods(m)
-        else:
-            for name, fn in methods.items():
-                if (
-                    not name.startswith("_")
-                    and callable(fn)
-                    and name[0].lower() == name[0]
-                ):
-                    self.ui_methods[name] = fn
+        for name, fn in _ui_items(methods):
+            if not name.startswith("_") and callable(fn) and name[0].lower() == name[0]:
+                self.ui_methods[name] = fn
 
     def _load_ui_modules(self, modules: Any) -> None:
-        if isinstance(modules, types.ModuleType):
-            self._load_ui_modules({n: getattr(modules, n) for n in dir(modules)})
-        elif isinstance(modules, list):
-            for m in modules:
-                self._load_ui_modules(m)
-        else:
-            for name, cls in modules.items():
-                if isclass(cls) and issubclass(cls, UIModule):
-                    self.ui_modules[name] = cls
+        for name, cls in _ui_items(modules):
+            if isclass(cls) and issubclass(cls, UIModule):
+                self.ui_modules[name] = cls
 
     def __call__(self, request: httputil.HTTPServerRequest) -> Awaitable[None] | None:
         """Handles a complete request (the plain-callable server interface)."""

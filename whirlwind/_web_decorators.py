@@ -197,6 +197,14 @@ def _scheme_and_netloc(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), parts.netloc.lower()
 
 
+def _redirect_permanently(handler: RequestHandler, path: str) -> None:
+    """The redirect of `removeslash`/`addslash`: to ``path`` plus the query."""
+    if _is_protocol_relative(path):
+        raise HTTPError(403, "cannot redirect path with two initial slashes")
+    query = handler.request.query
+    handler.redirect(path + "?" + query if query else path, permanent=True)
+
+
 def removeslash(method: _Method) -> _Method:
     """Redirects ``/path/`` to ``/path`` (GET/HEAD; other methods get 404).
 
@@ -212,12 +220,8 @@ def removeslash(method: _Method) -> _Method:
             if self.request.method not in ("GET", "HEAD"):
                 raise HTTPError(404)
             uri = path.rstrip("/")
-            if _is_protocol_relative(uri):
-                raise HTTPError(403, "cannot redirect path with two initial slashes")
-            if uri:
-                if self.request.query:
-                    uri += "?" + self.request.query
-                self.redirect(uri, permanent=True)
+            if uri:  # "" (the path was all slashes) is never protocol-relative
+                _redirect_permanently(self, uri)
                 return None
         return method(self, *args, **kwargs)
 
@@ -238,12 +242,7 @@ def addslash(method: _Method) -> _Method:
         if not path.endswith("/"):
             if self.request.method not in ("GET", "HEAD"):
                 raise HTTPError(404)
-            uri = path + "/"
-            if _is_protocol_relative(uri):
-                raise HTTPError(403, "cannot redirect path with two initial slashes")
-            if self.request.query:
-                uri += "?" + self.request.query
-            self.redirect(uri, permanent=True)
+            _redirect_permanently(self, path + "/")
             return None
         return method(self, *args, **kwargs)
 

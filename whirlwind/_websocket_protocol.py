@@ -181,6 +181,15 @@ def _parse_extensions(value: str) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _check_max_wbits(max_wbits: int | None) -> int:
+    """The negotiated ``*_max_window_bits`` (default 15); `ValueError` outside 8..15."""
+    if max_wbits is None:
+        return zlib.MAX_WBITS
+    if not 8 <= max_wbits <= zlib.MAX_WBITS:
+        raise ValueError(f"Invalid max_wbits value {max_wbits!r}")
+    return max_wbits
+
+
 class _PerMessageDeflateCompressor:
     """Compresses messages for permessage-deflate (RFC 7692)."""
 
@@ -190,10 +199,7 @@ class _PerMessageDeflateCompressor:
         max_wbits: int | None,
         compression_options: dict[str, Any] | None = None,
     ) -> None:
-        if max_wbits is None:
-            max_wbits = zlib.MAX_WBITS
-        if not 8 <= max_wbits <= zlib.MAX_WBITS:
-            raise ValueError(f"Invalid max_wbits value {max_wbits!r}")
+        max_wbits = _check_max_wbits(max_wbits)
         # zlib cannot produce a raw stream with an 8-bit window; 9 is the
         # smallest it accepts.
         self._wbits = max(9, max_wbits)
@@ -224,10 +230,7 @@ class _PerMessageDeflateDecompressor:
         max_message_size: int,
         compression_options: dict[str, Any] | None = None,
     ) -> None:
-        if max_wbits is None:
-            max_wbits = zlib.MAX_WBITS
-        if not 8 <= max_wbits <= zlib.MAX_WBITS:
-            raise ValueError(f"Invalid max_wbits value {max_wbits!r}")
+        _check_max_wbits(max_wbits)  # refused like the compressor's, though unused
         self._max_message_size = max_message_size
         self._decompressor = self._create() if persistent else None
 

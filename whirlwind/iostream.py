@@ -39,6 +39,7 @@ from whirlwind._core import (
     _is_connreset,
     _Stream,
 )
+from whirlwind.netutil import ssl_options_to_context
 
 __all__ = [
     "BaseIOStream",
@@ -54,11 +55,6 @@ gen_log = logging.getLogger("whirlwind.general")
 
 _IS_WINDOWS = sys.platform == "win32"
 _T = TypeVar("_T", bound="IOStream")
-
-# Keyword arguments of the old ssl.wrap_socket that an ssl_options dict may hold.
-_SSL_CONTEXT_KEYWORDS = frozenset(
-    ["ssl_version", "certfile", "keyfile", "cert_reqs", "ca_certs", "ciphers"]
-)
 
 
 def _current_loop() -> asyncio.AbstractEventLoop:
@@ -82,43 +78,13 @@ def _server_ssl_defaults() -> ssl.SSLContext:
     return ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 
 
-def _ssl_context(
-    ssl_options: dict[str, Any] | ssl.SSLContext, server_side: bool
-) -> ssl.SSLContext:
-    """An SSLContext from a context or a dict of old wrap_socket keywords."""
-    if isinstance(ssl_options, ssl.SSLContext):
-        return ssl_options
-    if not isinstance(ssl_options, dict):
-        raise TypeError("ssl_options must be an SSLContext or a dict")
-    unknown = set(ssl_options) - _SSL_CONTEXT_KEYWORDS
-    if unknown:
-        raise ValueError(f"unknown ssl_options keys: {sorted(unknown)}")
-    default = ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT
-    ctx = ssl.SSLContext(ssl_options.get("ssl_version", default))
-    if "certfile" in ssl_options:
-        ctx.load_cert_chain(ssl_options["certfile"], ssl_options.get("keyfile"))
-    if "cert_reqs" in ssl_options:
-        if ssl_options["cert_reqs"] == ssl.CERT_NONE:
-            ctx.check_hostname = False
-        ctx.verify_mode = ssl_options["cert_reqs"]
-    if "ca_certs" in ssl_options:
-        ctx.load_verify_locations(ssl_options["ca_certs"])
-    elif ctx.verify_mode != ssl.CERT_NONE:
-        ctx.load_default_certs()
-    if "ciphers" in ssl_options:
-        ctx.set_ciphers(ssl_options["ciphers"])
-    if hasattr(ssl, "OP_NO_COMPRESSION"):
-        ctx.options |= ssl.OP_NO_COMPRESSION
-    return ctx
-
-
 def _wrap_socket(
     sock: socket.socket,
     ssl_options: dict[str, Any] | ssl.SSLContext,
     server_hostname: str | None,
     server_side: bool,
 ) -> ssl.SSLSocket:
-    ctx = _ssl_context(ssl_options, server_side)
+    ctx = ssl_options_to_context(ssl_options, server_side)
     return ctx.wrap_socket(
         sock,
         server_side=server_side,
