@@ -355,14 +355,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
         return self._read_message(delegate)
 
-    async def _read_head(self) -> bytes:
-        # Compiled: blank lines before the head are skipped and the head end
-        # is found by a resumable C scan (whirlwind._core.read_http_head).
+    async def _wait_head(self, fut: asyncio.Future[bytes]) -> bytes:
+        # The head is not buffered yet: the connection is idle until it is.
         stream = self.stream
         params = self.params
-        fut = stream.read_http_head(params.max_header_size)
-        if fut.done():
-            return fut.result()  # type: ignore[no-any-return]
         owner = self._owner or self
         if params.header_timeout is not None:
             if owner is self:
@@ -386,7 +382,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         is_client = self.is_client
         try:
             try:
-                data = await self._read_head()
+                # Compiled: blank lines before the head are skipped and its
+                # end is found by a resumable C scan (_core.read_http_head).
+                # A head already buffered (pipelining) costs no coroutine.
+                fut = self.stream.read_http_head(self.params.max_header_size)
+                data = fut.result() if fut.done() else await self._wait_head(fut)
             except UnsatisfiableReadError:
                 raise _StatusError(431, "header section too large") from None
             try:
@@ -500,7 +500,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                             await ret
                     else:
                         need_delegate_close = False
-                        await self._run_handler(delegate)
+                        pending = self._run_handler(delegate)
+                        if pending is not None:
+                            await pending
                 except httputil.HTTPInputError:
                     raise
                 except Exception as e:
@@ -549,7 +551,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self.stream is not None and not self.is_client:
                 self.stream.set_close_callback(None)
 
-    async def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
+    def _run_handler(
+        self, delegate: httputil.HTTPMessageDelegate
+    ) -> Awaitable[None] | None:
         """Call ``delegate.finish()`` and run the coroutine it may return inline.
 
         A coroutine returned by ``finish()`` (a whirlwind extension) runs in
@@ -566,12 +570,12 @@ class HTTP1Connection(httputil.HTTPConnection):
         ctx = contextvars.copy_context()
         ret = ctx.run(delegate.finish)
         if ret is None:
-            return
+            return None
         if type(ret) is _CoroutineType:
             try:
                 first = ctx.run(ret.send, None)
             except StopIteration:
-                return
+                return None
             # It suspended: what it wrote so far goes out now, and the rest
             # of its writes go straight to the stream.
             owner._flush()
@@ -579,22 +583,25 @@ class HTTP1Connection(httputil.HTTPConnection):
             # its close callback from then on.
             if self.stream is not None:
                 self.stream.set_close_callback(self._on_connection_close)
-            owner._in_handler = True
-            try:
-                await _InContext(ret, first, ctx)
-            finally:
-                owner._in_handler = False
-            return
+            return self._run_suspended(owner, _InContext(ret, first, ctx))
         # Some other awaitable (a Future from a Task the application made):
         # the response is awaited below, like Tornado does.
         owner._flush()
         if isinstance(ret, asyncio.Future):
             if ret.done():
                 ret.result()
-                return
+                return None
             ret.add_done_callback(self._on_handler_done)
         else:
             asyncio.ensure_future(ret).add_done_callback(self._on_handler_done)
+        return None
+
+    async def _run_suspended(self, owner: Any, rest: _InContext) -> None:
+        owner._in_handler = True
+        try:
+            await rest
+        finally:
+            owner._in_handler = False
 
     def _on_handler_done(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -1200,6 +1207,7 @@ class HTTP1ServerConnection:
                 ),
             )
         burst = 0
+        decompress = params.decompress
         last: HTTP1Connection | None = None
         try:
             while not self._draining:
@@ -1207,7 +1215,11 @@ class HTTP1ServerConnection:
                 conn._owner = self
                 request_delegate = delegate.start_request(self, conn)
                 try:
-                    ok = await conn.read_response(request_delegate)
+                    ok = await (
+                        conn._read_message(request_delegate)
+                        if not decompress
+                        else conn.read_response(request_delegate)
+                    )
                 except (
                     StreamClosedError,
                     UnsatisfiableReadError,
