@@ -384,6 +384,35 @@ def test_etag_hooks_overridden_by_subclasses() -> None:
         assert r.status == 200 and r.text == "same body"
 
 
+class _CountingApp(web.Application):
+    delegates = 0
+
+    def get_handler_delegate(self, *args: Any, **kwargs: Any) -> Any:
+        _CountingApp.delegates += 1
+        return super().get_handler_delegate(*args, **kwargs)
+
+
+class _FlushCounter(web.RequestHandler):
+    flushes = 0
+
+    def flush(self, include_footers: bool = False, callback: Any = None) -> Any:
+        _FlushCounter.flushes += 1
+        return super().flush(include_footers, callback)
+
+    def get(self) -> None:
+        self.write("counted")
+
+
+def test_overridden_routing_and_flush_hooks_are_called() -> None:
+    # Routing and finish() skip these calls when they are not overridden;
+    # overrides must still run once per request.
+    _CountingApp.delegates = _FlushCounter.flushes = 0
+    with serve(_CountingApp([("/f", _FlushCounter)])) as c:
+        for _ in range(2):
+            assert c.fetch("/f").text == "counted"
+    assert (_CountingApp.delegates, _FlushCounter.flushes) == (2, 2)
+
+
 def test_flush_streams_chunks() -> None:
     with serve(base_app()) as c:
         raw = c.raw(b"GET /out/flush HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

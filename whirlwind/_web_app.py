@@ -203,7 +203,17 @@ class _ApplicationRouter(ReversibleRuleRouter):
                         }
                     else:
                         args = [_unquote_or_none(v) for v in m.groups()]
-                return self.application.get_handler_delegate(
+                app = self.application
+                if type(app).get_handler_delegate is _base_get_handler_delegate:
+                    return _HandlerDelegate(
+                        app,
+                        request,
+                        target,
+                        rule.target_kwargs,
+                        args,  # type: ignore[arg-type]
+                        kw,  # type: ignore[arg-type]
+                    )
+                return app.get_handler_delegate(
                     request,
                     target,
                     rule.target_kwargs,
@@ -435,6 +445,9 @@ class Application(ReversibleRouter):
                 1000.0 * handler.request.request_time(),
             )
 
+
+# Routing builds _HandlerDelegate directly unless a subclass overrides this.
+_base_get_handler_delegate = Application.get_handler_delegate
 
 # Tasks for requests that must wait; held here so they are not collected
 # while suspended.

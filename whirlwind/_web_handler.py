@@ -549,7 +549,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 if check and self.check_etag_header():
                     self._write_buffer = []
                     self.set_status(304)
-            if self._should_not_send_content(self._status_code):
+            code = self._status_code
+            if code in (204, 304) or 100 <= code < 200:  # no content allowed
                 if self._write_buffer:
                     raise RuntimeError(
                         f"Cannot send body with status code HTTP{self._status_code}"
@@ -563,7 +564,11 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         conn = self.request.connection
         assert conn is not None
         conn.set_close_callback(None)  # type: ignore[attr-defined]
-        future = self.flush(include_footers=True)
+        future = (
+            self._flush(True)
+            if type(self).flush is _base_flush
+            else self.flush(include_footers=True)
+        )
         conn.finish()
         self._log()
         self._finished = True
@@ -875,3 +880,4 @@ _AFTER_METHOD = 3
 _base_set_etag_header = RequestHandler.set_etag_header
 _base_compute_etag = RequestHandler.compute_etag
 _base_check_etag_header = RequestHandler.check_etag_header
+_base_flush = RequestHandler.flush
