@@ -627,3 +627,22 @@ def test_selector_thread_serves_add_reader_for_any_loop(
     assert not thread.is_alive() and aio_loop.is_closed()
     a.close()
     b.close()
+
+
+def test_remove_handler_stops_an_accept_watch_made_by_netutil(io_loop: IOLoop) -> None:
+    # Tornado code removes a listener with io_loop.remove_handler(fd) before
+    # closing it, whoever registered it; a closed fd left in the poller
+    # breaks later waits (select fails with EBADF).
+    from whirlwind.netutil import add_accept_handler
+    from whirlwind.testing import bind_unused_port
+
+    listener, _port = bind_unused_port()
+    add_accept_handler(listener, lambda conn, addr: conn.close())
+    io_loop.remove_handler(listener.fileno())
+    # (uvloop answers None here, the others False: already removed)
+    assert not io_loop.asyncio_loop.remove_reader(listener.fileno())
+    listener.close()
+    done: list[bool] = []
+    io_loop.call_later(0.05, _then_stop(io_loop, done, True))
+    io_loop.start()
+    assert done == [True]

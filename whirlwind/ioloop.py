@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import functools
 import math
@@ -554,6 +555,15 @@ class BaseAsyncIOLoop(IOLoop):
         fd_num, _ = self.split_fd(fd)
         entry = self._handlers.pop(fd_num, None)
         if entry is None:
+            # Not ours: whirlwind's own helpers (netutil.add_accept_handler)
+            # watch fds through the asyncio loop directly.  Tornado code
+            # calls remove_handler(fd) on those before closing them, so stop
+            # every watch on the fd: a closed fd left in a select() set fails
+            # every later wait with EBADF.
+            with contextlib.suppress(ValueError, OSError):
+                self.selector_loop.remove_reader(fd_num)
+            with contextlib.suppress(ValueError, OSError):
+                self.selector_loop.remove_writer(fd_num)
             return
         if entry[2] & IOLoop.READ:
             self.selector_loop.remove_reader(fd_num)
