@@ -784,6 +784,30 @@ def test_add_signal_handler(loop: asyncio.AbstractEventLoop) -> None:
     assert got == [42, 42]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_signal_handler_wakes_blocked_loop(loop: asyncio.AbstractEventLoop) -> None:
+    # a plain signal.signal() handler runs on the loop's thread while the loop
+    # is blocked in its poller; its call_soon_threadsafe must wake the loop
+    # (asyncio.Runner's SIGINT handling depends on this)
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals need the main thread")
+    fut: asyncio.Future[int] = loop.create_future()
+
+    def handler(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(fut.set_result, signum)
+
+    old = signal.signal(signal.SIGUSR2, handler)
+    killer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR2))
+    try:
+        killer.start()
+        t0 = time.monotonic()
+        assert loop.run_until_complete(asyncio.wait_for(fut, 3)) == signal.SIGUSR2
+        assert time.monotonic() - t0 < 2
+    finally:
+        killer.join()
+        signal.signal(signal.SIGUSR2, old)
+
+
 def test_run_in_executor_and_getaddrinfo(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> tuple[int, Any]:
         total = await loop.run_in_executor(None, sum, range(10))

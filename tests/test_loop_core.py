@@ -238,3 +238,25 @@ def test_forked_child_refuses_to_run() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
+
+
+def test_ctrl_c_interrupts_run() -> None:
+    # SIGINT while whirlwind.run() waits in the poller: asyncio.Runner's
+    # handler (3.11+) or the default one (3.10) must end the run promptly
+    if sys.platform == "win32":
+        pytest.skip("POSIX signals")
+    code = textwrap.dedent(
+        """
+        import asyncio, os, signal, threading, time, whirlwind
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t = time.monotonic()
+        try:
+            whirlwind.run(asyncio.sleep(30))
+        except KeyboardInterrupt:
+            print("interrupted", time.monotonic() - t < 5)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert out.stdout.strip() == "interrupted True", out.stderr

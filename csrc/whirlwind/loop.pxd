@@ -79,8 +79,11 @@ cdef class _LoopCore:
     cdef int _wake_wfd
     cdef bint _wake_pending
     # thread ident while run_forever runs (0 otherwise): wake-ups from that
-    # thread are skipped, the loop is not blocked in the poller then
+    # thread are skipped, the loop is not blocked in the poller then...
     cdef unsigned long _running_thread
+    # ...unless they come from a signal handler run inside the poller's wait
+    # (EINTR): _in_wait is set around the wait
+    cdef bint _in_wait
 
     cdef unsigned long long _timer_seq
     # fork generation at creation (see _fork_generation in loop.pyx)

@@ -263,7 +263,8 @@ cdef class _LoopCore:
         return h
 
     cdef int _wakeup(self) except -1:
-        if self._running_thread == PyThread_get_thread_ident():
+        if (self._running_thread == PyThread_get_thread_ident()
+                and not self._in_wait):
             return 0        # called by the running loop itself: not blocked
         if self._wake_wfd >= 0:
             if not self._wake_pending:
@@ -469,7 +470,12 @@ cdef class _LoopCore:
         else:
             timeout = -1.0
 
-        nevents = self._poller._wait(timeout)
+        # signal handlers may run inside the wait (EINTR), on this thread
+        self._in_wait = True
+        try:
+            nevents = self._poller._wait(timeout)
+        finally:
+            self._in_wait = False
         if nevents > 0:
             self._dispatch(nevents)
 
