@@ -359,7 +359,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         # The head is not buffered yet: the connection is idle until it is.
         stream = self.stream
         params = self.params
-        owner = self._owner or self
+        owner: Any = self._owner or self
         if params.header_timeout is not None:
             if owner is self:
                 _Sweeper.add(self, params.header_timeout)
@@ -427,7 +427,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 else None
             )
             self._body_pending = bool(chunked or content_length)
-            owner = self._owner or self
+            owner: Any = self._owner or self
             if owner._corking and self._body_pending:
                 # Reading a body may wait for the network: answers to the
                 # earlier requests must not wait with it.
@@ -565,7 +565,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         *is* its Task, so ``asyncio.current_task()``, ``asyncio.timeout()``
         and cancellation behave in a handler as in any coroutine.
         """
-        owner = self._owner or self
+        owner: Any = self._owner or self
         owner._corking = True
         ctx = contextvars.copy_context()
         ret = ctx.run(delegate.finish)
@@ -615,7 +615,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Send an error status, then close without a reset (lingering close)."""
         stream = self.stream
         self._response_started = self._write_finished = True
-        owner = self._owner or self
+        owner: Any = self._owner or self
         if owner._corking:
             owner._flush()
         try:
@@ -643,7 +643,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         delegate: httputil.HTTPMessageDelegate,
     ) -> None:
         timeout = self._body_timeout
-        owner = self._owner or self
+        owner: Any = self._owner or self
         if timeout is not None:
             if owner is self:
                 _Sweeper.add(self, timeout)
@@ -880,7 +880,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         self._close_callback = None
         stream = self.stream
-        owner = self._owner or self
+        owner: Any = self._owner or self
         if owner._corking:
             # A corked 101 answer must reach the peer before anything the
             # new owner of the stream writes.
@@ -1024,7 +1024,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         return self._send(data)
 
     def _send(self, data: bytes) -> asyncio.Future[None]:
-        owner = self._owner or self
+        owner: Any = self._owner or self
         if owner._corking:
             cork = owner._cork
             if owner._cork_size + len(data) <= _CORK_MAX:
@@ -1101,7 +1101,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             fut.set_result(None)
 
     def _close_after_flush(self) -> None:
-        owner = self._owner or self
+        owner: Any = self._owner or self
         if owner._corking:
             owner._flush()
         _close_after_flush(self.stream, self._pending_write)

@@ -572,7 +572,7 @@ class HTTPServerRequest:
         self.remote_ip: str | None = getattr(context, "remote_ip", None)
         self.protocol: str = getattr(context, "protocol", "http")
         headers = self.headers
-        h = (
+        h: Any = (
             headers._d.get("Host")
             if headers.__class__ is HTTPHeaders
             else headers.get("Host")
