@@ -372,6 +372,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         try:
             return await fut  # type: ignore[no-any-return]
         finally:
+            del fut  # see _read_message
             owner._deadline = 0.0
             owner._idle = False
 
@@ -386,7 +387,12 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # end is found by a resumable C scan (_core.read_http_head).
                 # A head already buffered (pipelining) costs no coroutine.
                 fut = self.stream.read_http_head(self.params.max_header_size)
-                data = fut.result() if fut.done() else await self._wait_head(fut)
+                try:
+                    data = fut.result() if fut.done() else await self._wait_head(fut)
+                finally:
+                    # A failed read's exception refers to this frame: keeping
+                    # the Future here too would make a reference cycle.
+                    del fut
             except UnsatisfiableReadError:
                 raise _StatusError(431, "header section too large") from None
             try:
