@@ -442,3 +442,64 @@ def test_inline_handlers_keep_their_own_context_and_task_semantics() -> None:
             s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n\r\n")
             code, _, body = read_response(s)
             assert (code, body) == (200, f"unset {expected}".encode())
+
+
+def _hi(request: HTTPServerRequest) -> None:
+    assert request.connection is not None
+    request.connection.write_headers(
+        ResponseStartLine("HTTP/1.1", 200, "OK"),
+        HTTPHeaders({"Content-Length": "2"}),
+        b"hi",
+    )
+    request.connection.finish()
+
+
+def test_closed_connections_leave_no_reference_cycles() -> None:
+    # Reference counting alone must free a served and closed connection: a
+    # failed read's exception refers to the reading frames, which must not
+    # hold its Future (that would be a cycle kept until the collector runs).
+    import gc
+
+    from whirlwind.loop import new_event_loop
+
+    async def serve_once() -> None:
+        server = HTTPServer(_hi)
+        sock = socket.create_server(("127.0.0.1", 0))
+        sock.setblocking(False)
+        server.add_sockets([sock])
+        port = sock.getsockname()[1]
+
+        def client() -> None:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+                for _ in range(2):
+                    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    got = b""
+                    while not got.endswith(b"hi"):
+                        got += c.recv(1000)
+
+        await asyncio.get_running_loop().run_in_executor(None, client)
+        await asyncio.sleep(0.05)  # the server sees the close
+        server.stop()
+        await server.close_all_connections()
+
+    async def main() -> list[str]:
+        await serve_once()  # warm-up: caches and the executor are not garbage
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            await serve_once()
+            gc.collect()
+            return sorted({type(o).__name__ for o in gc.garbage})
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+
+    loop = new_event_loop()
+    try:
+        garbage = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert "HTTP1ServerConnection" not in garbage, garbage
+    assert "HTTP1Connection" not in garbage, garbage

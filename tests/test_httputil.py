@@ -194,6 +194,13 @@ def test_request_start_line_valid() -> None:
     )
     assert parse_request_start_line("M-SEARCH * HTTP/1.0").method == "M-SEARCH"
     assert parse_request_start_line("GET /\xe9 HTTP/1.1").path == "/\xe9"
+    # Parsed lines are remembered: asking again gives the same answer.
+    for _ in range(3):
+        assert parse_request_start_line("GET /a?b=c HTTP/1.1") == RequestStartLine(
+            "GET", "/a?b=c", "HTTP/1.1"
+        )
+    with pytest.raises(HTTPInputError):
+        parse_request_start_line("GET /a?b=c HTTP/1.1 ")
 
 
 @pytest.mark.parametrize(

@@ -356,6 +356,64 @@ def test_etag_and_if_none_match() -> None:
         assert c.fetch("/out/etag", headers={"If-None-Match": '"other"'}).status == 200
 
 
+class _CustomEtag(web.RequestHandler):
+    def set_etag_header(self) -> None:
+        self.set_header("Etag", '"v1"')
+
+    def get(self) -> None:
+        self.write("same body")
+
+
+class _NeverMatches(web.RequestHandler):
+    def check_etag_header(self) -> bool:
+        return False
+
+    def get(self) -> None:
+        self.write("same body")
+
+
+def test_etag_hooks_overridden_by_subclasses() -> None:
+    # finish() computes the default Etag inline; a subclass overriding any of
+    # the Etag hooks must still be called.
+    app = web.Application([("/custom", _CustomEtag), ("/never", _NeverMatches)])
+    with serve(app) as c:
+        r = c.fetch("/custom")
+        assert r.headers["Etag"] == '"v1"'
+        assert c.fetch("/custom", headers={"If-None-Match": '"v1"'}).status == 304
+        etag = c.fetch("/never").headers["Etag"]
+        r = c.fetch("/never", headers={"If-None-Match": etag})
+        assert r.status == 200 and r.text == "same body"
+
+
+class _CountingApp(web.Application):
+    delegates = 0
+
+    def get_handler_delegate(self, *args: Any, **kwargs: Any) -> Any:
+        _CountingApp.delegates += 1
+        return super().get_handler_delegate(*args, **kwargs)
+
+
+class _FlushCounter(web.RequestHandler):
+    flushes = 0
+
+    def flush(self, include_footers: bool = False, callback: Any = None) -> Any:
+        _FlushCounter.flushes += 1
+        return super().flush(include_footers, callback)
+
+    def get(self) -> None:
+        self.write("counted")
+
+
+def test_overridden_routing_and_flush_hooks_are_called() -> None:
+    # Routing and finish() skip these calls when they are not overridden;
+    # overrides must still run once per request.
+    _CountingApp.delegates = _FlushCounter.flushes = 0
+    with serve(_CountingApp([("/f", _FlushCounter)])) as c:
+        for _ in range(2):
+            assert c.fetch("/f").text == "counted"
+    assert (_CountingApp.delegates, _FlushCounter.flushes) == (2, 2)
+
+
 def test_flush_streams_chunks() -> None:
     with serve(base_app()) as c:
         raw = c.raw(b"GET /out/flush HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -38,7 +38,7 @@ import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from inspect import isclass
-from typing import Any, cast
+from typing import Any
 
 from whirlwind import httputil
 from whirlwind._web_decorators import _scheme_and_netloc
@@ -187,7 +187,7 @@ class _ApplicationRouter(ReversibleRuleRouter):
             target = rule.target
             if (
                 type(matcher) is PathMatches
-                and isclass(target)
+                and isinstance(target, type)  # inspect.isclass, without a call
                 and issubclass(target, RequestHandler)
             ):
                 m = matcher._match(path)
@@ -203,7 +203,17 @@ class _ApplicationRouter(ReversibleRuleRouter):
                         }
                     else:
                         args = [_unquote_or_none(v) for v in m.groups()]
-                return self.application.get_handler_delegate(
+                app = self.application
+                if type(app).get_handler_delegate is _base_get_handler_delegate:
+                    return _HandlerDelegate(
+                        app,
+                        request,
+                        target,
+                        rule.target_kwargs,
+                        args,  # type: ignore[arg-type]
+                        kw,  # type: ignore[arg-type]
+                    )
+                return app.get_handler_delegate(
                     request,
                     target,
                     rule.target_kwargs,
@@ -381,7 +391,7 @@ class Application(ReversibleRouter):
         else:
             route = self.default_router.find_handler(request)
         if route is not None:
-            return cast(_HandlerDelegate, route)
+            return route  # type: ignore[return-value]
         settings = self.settings
         if settings.get("default_handler_class"):
             return self.get_handler_delegate(
@@ -435,6 +445,9 @@ class Application(ReversibleRouter):
                 1000.0 * handler.request.request_time(),
             )
 
+
+# Routing builds _HandlerDelegate directly unless a subclass overrides this.
+_base_get_handler_delegate = Application.get_handler_delegate
 
 # Tasks for requests that must wait; held here so they are not collected
 # while suspended.

@@ -523,11 +523,34 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 and self.request.method in ("GET", "HEAD")
                 and "Etag" not in names
             ):
-                self.set_etag_header()
-                if self.check_etag_header():
+                cls = type(self)
+                if (
+                    _PRENORMALIZED_HEADERS
+                    and cls.set_etag_header is _base_set_etag_header
+                    and cls.compute_etag is _base_compute_etag
+                    and cls.check_etag_header is _base_check_etag_header
+                ):
+                    # The default Etag, without four method calls; a request
+                    # without If-None-Match cannot turn into a 304.
+                    buf = self._write_buffer
+                    if len(buf) > 1:
+                        buf[:] = [b"".join(buf)]
+                    names["Etag"] = (
+                        f'"{hashlib.sha1(buf[0] if buf else b"").hexdigest()}"'
+                    )
+                    rh = self.request.headers
+                    check = (
+                        rh.__class__ is not httputil.HTTPHeaders
+                        or "If-None-Match" in rh._d
+                    )
+                else:
+                    self.set_etag_header()
+                    check = True
+                if check and self.check_etag_header():
                     self._write_buffer = []
                     self.set_status(304)
-            if self._should_not_send_content(self._status_code):
+            code = self._status_code
+            if code in (204, 304) or 100 <= code < 200:  # no content allowed
                 if self._write_buffer:
                     raise RuntimeError(
                         f"Cannot send body with status code HTTP{self._status_code}"
@@ -541,7 +564,11 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         conn = self.request.connection
         assert conn is not None
         conn.set_close_callback(None)  # type: ignore[attr-defined]
-        future = self.flush(include_footers=True)
+        future = (
+            self._flush(True)
+            if type(self).flush is _base_flush
+            else self.flush(include_footers=True)
+        )
         conn.finish()
         self._log()
         self._finished = True
@@ -847,3 +874,10 @@ _AFTER_PREPARE = 0
 _AFTER_BODY = 1
 _CALL_METHOD = 2
 _AFTER_METHOD = 3
+
+# The default Etag methods: finish() computes the Etag inline unless a
+# subclass overrides one of them.
+_base_set_etag_header = RequestHandler.set_etag_header
+_base_compute_etag = RequestHandler.compute_etag
+_base_check_etag_header = RequestHandler.check_etag_header
+_base_flush = RequestHandler.flush

@@ -66,6 +66,7 @@ from whirlwind._http1support import (
     _HeaderInjectionError,
     _InContext,
     _status_line,
+    _status_lines,
     _StatusError,
     _Sweeper,
     http_date,
@@ -328,8 +329,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._pending_write: Any = None
         self._response_started = False
         # The object whose _deadline the sweeper watches: the server
-        # connection on servers, this object on clients.
-        self._owner: Any = self
+        # connection on servers; None on clients, where it is this object
+        # (not stored, so a client connection is no reference cycle).
+        self._owner: Any = None
         self._deadline = 0.0
         self._in_body = False
         self._idle = False
@@ -352,15 +354,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
         return self._read_message(delegate)
 
-    async def _read_head(self) -> bytes:
-        # Compiled: blank lines before the head are skipped and the head end
-        # is found by a resumable C scan (whirlwind._core.read_http_head).
+    async def _wait_head(self, fut: asyncio.Future[bytes]) -> bytes:
+        # The head is not buffered yet: the connection is idle until it is.
         stream = self.stream
         params = self.params
-        fut = stream.read_http_head(params.max_header_size)
-        if fut.done():
-            return fut.result()  # type: ignore[no-any-return]
-        owner = self._owner
+        owner: Any = self._owner or self
         if params.header_timeout is not None:
             if owner is self:
                 _Sweeper.add(self, params.header_timeout)
@@ -373,6 +371,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         try:
             return await fut  # type: ignore[no-any-return]
         finally:
+            del fut  # see _read_message
             owner._deadline = 0.0
             owner._idle = False
 
@@ -383,7 +382,16 @@ class HTTP1Connection(httputil.HTTPConnection):
         is_client = self.is_client
         try:
             try:
-                data = await self._read_head()
+                # Compiled: blank lines before the head are skipped and its
+                # end is found by a resumable C scan (_core.read_http_head).
+                # A head already buffered (pipelining) costs no coroutine.
+                fut = self.stream.read_http_head(self.params.max_header_size)
+                try:
+                    data = fut.result() if fut.done() else await self._wait_head(fut)
+                finally:
+                    # A failed read's exception refers to this frame: keeping
+                    # the Future here too would make a reference cycle.
+                    del fut
             except UnsatisfiableReadError as e:
                 # Tornado's wording, which its users and tests look for.
                 gen_log.info("Unsatisfiable read, closing connection: %s", e)
@@ -410,17 +418,26 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._request_start_line = start_line = req
                 self._request_headers = headers
                 version = req.version
-                self._disconnect_on_finish = not self._can_keep_alive(
-                    req.version, headers
-                )
+                if "Connection" in headers._d or self.no_keep_alive:
+                    self._disconnect_on_finish = not self._can_keep_alive(
+                        version, headers
+                    )
+                else:
+                    # The common case, decided inline (see _can_keep_alive).
+                    self._disconnect_on_finish = version != "HTTP/1.1"
             # Framing is checked before the delegate sees anything.
-            chunked = _transfer_chunked(headers, version)
+            hd = headers._d
+            chunked = "Transfer-Encoding" in hd and _transfer_chunked(headers, version)
             if chunked and version == "HTTP/1.0":
                 # RFC 9112 section 6.1: process, then close the connection.
                 self._disconnect_on_finish = True
-            content_length = _content_length(headers, allow_list=is_client)
+            content_length = (
+                _content_length(headers, allow_list=is_client)
+                if "Content-Length" in hd
+                else None
+            )
             self._body_pending = bool(chunked or content_length)
-            owner = self._owner
+            owner: Any = self._owner or self
             if owner._corking and self._body_pending:
                 # Reading a body may wait for the network: answers to the
                 # earlier requests must not wait with it.
@@ -478,8 +495,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                     and headers._d.get("Expect") is not None
                     and headers["Expect"].lower() == "100-continue"
                 ):
-                    if self._owner._corking:
-                        self._owner._flush()
+                    owner = self._owner or self
+                    if owner._corking:
+                        owner._flush()
                     self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 await self._read_body_timed(chunked, content_length, delegate)
             self._read_finished = True
@@ -492,7 +510,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                             await ret
                     else:
                         need_delegate_close = False
-                        await self._run_handler(delegate)
+                        pending = self._run_handler(delegate)
+                        if pending is not None:
+                            await pending
                 except httputil.HTTPInputError:
                     raise
                 except Exception as e:
@@ -505,8 +525,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             ):
                 # The response is still being produced elsewhere; wait.
                 # Whatever it writes from now on goes straight out.
-                if self._owner._corking:
-                    self._owner._flush()
+                owner = self._owner or self
+                if owner._corking:
+                    owner._flush()
                 self._finish_future = asyncio.get_running_loop().create_future()
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
@@ -541,7 +562,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self.stream is not None and not self.is_client:
                 self.stream.set_close_callback(None)
 
-    async def _run_handler(self, delegate: httputil.HTTPMessageDelegate) -> None:
+    def _run_handler(
+        self, delegate: httputil.HTTPMessageDelegate
+    ) -> Awaitable[None] | None:
         """Call ``delegate.finish()`` and run the coroutine it may return inline.
 
         A coroutine returned by ``finish()`` (a whirlwind extension) runs in
@@ -553,17 +576,17 @@ class HTTP1Connection(httputil.HTTPConnection):
         *is* its Task, so ``asyncio.current_task()``, ``asyncio.timeout()``
         and cancellation behave in a handler as in any coroutine.
         """
-        owner = self._owner
+        owner: Any = self._owner or self
         owner._corking = True
         ctx = contextvars.copy_context()
         ret = ctx.run(delegate.finish)
         if ret is None:
-            return
+            return None
         if type(ret) is _CoroutineType:
             try:
                 first = ctx.run(ret.send, None)
             except StopIteration:
-                return
+                return None
             # It suspended: what it wrote so far goes out now, and the rest
             # of its writes go straight to the stream.
             owner._flush()
@@ -571,22 +594,25 @@ class HTTP1Connection(httputil.HTTPConnection):
             # its close callback from then on.
             if self.stream is not None:
                 self.stream.set_close_callback(self._on_connection_close)
-            owner._in_handler = True
-            try:
-                await _InContext(ret, first, ctx)
-            finally:
-                owner._in_handler = False
-            return
+            return self._run_suspended(owner, _InContext(ret, first, ctx))
         # Some other awaitable (a Future from a Task the application made):
         # the response is awaited below, like Tornado does.
         owner._flush()
         if isinstance(ret, asyncio.Future):
             if ret.done():
                 ret.result()
-                return
+                return None
             ret.add_done_callback(self._on_handler_done)
         else:
             asyncio.ensure_future(ret).add_done_callback(self._on_handler_done)
+        return None
+
+    async def _run_suspended(self, owner: Any, rest: _InContext) -> None:
+        owner._in_handler = True
+        try:
+            await rest
+        finally:
+            owner._in_handler = False
 
     def _on_handler_done(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -600,15 +626,16 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Send an error status, then close without a reset (lingering close)."""
         stream = self.stream
         self._response_started = self._write_finished = True
-        if self._owner._corking:
-            self._owner._flush()
+        owner: Any = self._owner or self
+        if owner._corking:
+            owner._flush()
         try:
             await stream.write(_ERROR_RESPONSES.get(code) or _error_response(code))
             sock = stream.socket
             if sock is None or isinstance(sock, ssl.SSLSocket):
                 return
             sock.shutdown(socket.SHUT_WR)
-            owner = self._owner
+            owner = self._owner or self
             if owner is self:
                 _Sweeper.add(self, _LINGER_SECONDS)
             owner._deadline = asyncio.get_running_loop().time() + _LINGER_SECONDS
@@ -627,7 +654,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         delegate: httputil.HTTPMessageDelegate,
     ) -> None:
         timeout = self._body_timeout
-        owner = self._owner
+        owner: Any = self._owner or self
         if timeout is not None:
             if owner is self:
                 _Sweeper.add(self, timeout)
@@ -854,7 +881,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         fut = self._finish_future
         if fut is not None and not fut.done():
             fut.set_result(None)
-        if self._owner is self:
+        if self._owner is None:
             _Sweeper.discard(self)
 
     def detach(self) -> IOStream:
@@ -864,18 +891,19 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         self._close_callback = None
         stream = self.stream
-        if self._owner._corking:
+        owner: Any = self._owner or self
+        if owner._corking:
             # A corked 101 answer must reach the peer before anything the
             # new owner of the stream writes.
-            self._owner._flush()
+            owner._flush()
         if stream is not None:
             stream.set_close_callback(None)
         self.stream = None  # type: ignore[assignment]
         fut = self._finish_future
         if fut is not None and not fut.done():
             fut.set_result(None)
-        if self._owner is not self:
-            self._owner._detached = True
+        if owner is not self:
+            owner._detached = True
         return stream
 
     def set_body_timeout(self, timeout: float) -> None:
@@ -917,12 +945,14 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
             self._expected_content_remaining = None
         else:
-            resp = cast(httputil.ResponseStartLine, start_line)
+            resp: httputil.ResponseStartLine = start_line  # type: ignore[assignment]
             request = self._request_start_line
             assert request is not None
             if self._owner._draining:
                 self._disconnect_on_finish = True
-            head = _status_line(resp.code, resp.reason)
+            head = _status_lines.get((resp.code, resp.reason)) or _status_line(
+                resp.code, resp.reason
+            )
             self._response_start_line = resp
             code = resp.code
             d = headers._d
@@ -947,15 +977,29 @@ class HTTP1Connection(httputil.HTTPConnection):
             if request.method == "HEAD" or code == 304:
                 self._expected_content_remaining = 0
             elif "Content-Length" in d:
-                self._expected_content_remaining = parse_int(headers["Content-Length"])
+                cl = d["Content-Length"]
+                self._expected_content_remaining = (
+                    int(cl)  # type: ignore[arg-type]
+                    if cl.__class__ is str and cl.isdigit() and cl.isascii()
+                    else parse_int(headers["Content-Length"])
+                )
             else:
                 self._expected_content_remaining = None
         if self._chunking_output:
             headers["Transfer-Encoding"] = "chunked"
-        lines = [
-            f"{n}: {v}" if v.__class__ is str else f"{n}: {_header_text(v)}"
-            for n, v in headers.get_all()
-        ]
+        lines = []
+        for n, v in headers._d.items():
+            if v.__class__ is str:
+                lines.append(f"{n}: {v}")
+            elif v.__class__ is list:
+                for item in v:
+                    lines.append(
+                        f"{n}: {item}"
+                        if item.__class__ is str
+                        else f"{n}: {_header_text(item)}"
+                    )
+            else:
+                lines.append(f"{n}: {_header_text(v)}")
         if lines:
             block = "\r\n".join(lines)
             # Each separator adds exactly one CR and one LF; any other is
@@ -978,20 +1022,35 @@ class HTTP1Connection(httputil.HTTPConnection):
         if stream is None or stream.closed():
             return _closed_future()
         if chunk:
-            data += self._format_chunk(chunk)
+            remaining = self._expected_content_remaining
+            if (
+                not self._chunking_output
+                and remaining is not None
+                and len(chunk) <= remaining
+            ):
+                self._expected_content_remaining = remaining - len(chunk)
+                data += chunk
+            else:
+                data += self._format_chunk(chunk)
         return self._send(data)
 
     def _send(self, data: bytes) -> asyncio.Future[None]:
-        owner = self._owner
+        owner: Any = self._owner or self
         if owner._corking:
             cork = owner._cork
             if owner._cork_size + len(data) <= _CORK_MAX:
                 cork.append(data)
                 owner._cork_size += len(data)
                 owner._cork_conn = self
-                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                fut.set_result(None)
-                return fut
+                # Corked bytes count as written: hand out the connection's
+                # one resolved Future (awaiting it returns at once).
+                fut = owner._done_future
+                if fut is None:
+                    fut = owner._done_future = (
+                        asyncio.get_running_loop().create_future()
+                    )
+                    fut.set_result(None)
+                return fut  # type: ignore[no-any-return]
             owner._flush()  # keep the order, then write the big piece directly
         self._pending_write = w = self.stream.write(data)
         return w  # type: ignore[no-any-return]
@@ -1053,7 +1112,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             fut.set_result(None)
 
     def _close_after_flush(self) -> None:
-        owner = self._owner
+        owner: Any = self._owner or self
         if owner._corking:
             owner._flush()
         _close_after_flush(self.stream, self._pending_write)
@@ -1089,6 +1148,7 @@ class HTTP1ServerConnection:
         self._cork: list[bytes] = []
         self._cork_size = 0
         self._cork_conn: HTTP1Connection | None = None
+        self._done_future: asyncio.Future[None] | None = None
 
     def _flush(self) -> None:
         """Send corked bytes in one write and stop corking."""
@@ -1157,6 +1217,7 @@ class HTTP1ServerConnection:
                 ),
             )
         burst = 0
+        decompress = params.decompress
         last: HTTP1Connection | None = None
         try:
             while not self._draining:
@@ -1164,7 +1225,11 @@ class HTTP1ServerConnection:
                 conn._owner = self
                 request_delegate = delegate.start_request(self, conn)
                 try:
-                    ok = await conn.read_response(request_delegate)
+                    ok = await (
+                        conn._read_message(request_delegate)
+                        if not decompress
+                        else conn.read_response(request_delegate)
+                    )
                 except (StreamClosedError, UnsatisfiableReadError):
                     return
                 except asyncio.CancelledError:

@@ -73,6 +73,8 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     :arg max_buffer_size: the stream's read buffer limit.
     """
 
+    _cb_kind: tuple[Any, bool] | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Configurable.__new__ already called initialize().
         pass
@@ -94,6 +96,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         trusted_downstream: list[str] | None = None,
     ) -> None:
         self.request_callback = request_callback
+        self._cb_kind = None
         self.xheaders = xheaders
         self.protocol = protocol
         self.conn_params = HTTP1ConnectionParameters(
@@ -163,10 +166,18 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         self, server_conn: object, request_conn: httputil.HTTPConnection
     ) -> httputil.HTTPMessageDelegate:
         cb = self.request_callback
-        if isinstance(cb, httputil.HTTPServerConnectionDelegate):
-            delegate = cb.start_request(server_conn, request_conn)
+        # isinstance against an ABC costs a Python-level call: remember the
+        # answer for the callback we saw last.
+        known = self._cb_kind
+        if known is None or known[0] is not cb:
+            known = self._cb_kind = (
+                cb,
+                isinstance(cb, httputil.HTTPServerConnectionDelegate),
+            )
+        if known[1]:
+            delegate = cb.start_request(server_conn, request_conn)  # type: ignore[union-attr]
         else:
-            delegate = _CallableAdapter(cb, request_conn)
+            delegate = _CallableAdapter(cb, request_conn)  # type: ignore[arg-type]
         if self.xheaders:
             delegate = _ProxyAdapter(delegate, request_conn)
         return delegate
@@ -200,7 +211,7 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         self.request = httputil.HTTPServerRequest(
             connection=self.connection,
-            start_line=cast(httputil.RequestStartLine, start_line),
+            start_line=start_line,  # type: ignore[arg-type]
             headers=headers,
         )
         return None

@@ -180,10 +180,19 @@ class HTTPHeaders(collections.abc.MutableMapping[str, str]):
     def __init__(self, *args: Any, **kwargs: str) -> None:
         self._d: dict[str, str | list[str]] = {}
         self._joined: dict[str, str] = {}
-        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
-            for k, v in args[0]._d.items():
-                self._d[k] = list(v) if v.__class__ is list else v
-        elif args or kwargs:
+        if len(args) == 1 and not kwargs:
+            arg = args[0]
+            if arg.__class__ is dict:
+                # The common HTTPHeaders({...}): no MutableMapping.update.
+                d = self._d
+                for k, v in arg.items():
+                    d[_NORMALIZED.get(k) or _normalize_header(k)] = v
+                return
+            if isinstance(arg, HTTPHeaders):
+                for k, v in arg._d.items():
+                    self._d[k] = list(v) if v.__class__ is list else v
+                return
+        if args or kwargs:
             self.update(*args, **kwargs)
 
     # -- multi-value API ---------------------------------------------------
@@ -375,13 +384,27 @@ def parse_request_start_line(line: str) -> RequestStartLine:
     >>> parse_request_start_line("GET /x?y=1 HTTP/1.1")
     RequestStartLine(method='GET', path='/x?y=1', version='HTTP/1.1')
     """
+    parsed = _REQUEST_LINES.get(line)
+    if parsed is not None:
+        return parsed
     m = _request_line_match(line)
     if m is None:
         raise HTTPInputError("Malformed HTTP request line")
     method, path, version = m.groups()
     if not version.startswith("HTTP/1."):
         raise HTTPInputError(f"Unexpected HTTP version {version!r}")
-    return RequestStartLine(method, path, version)
+    parsed = RequestStartLine(method, path, version)
+    if len(_REQUEST_LINES) < _CACHE_MAX and len(line) <= 256:
+        _REQUEST_LINES[line] = parsed
+    return parsed
+
+
+# Valid request lines and Host values seen before (a server sees the same few
+# again and again): a hit skips the regex.  Bounded; only valid input is
+# stored, and RequestStartLine is immutable, so sharing one is safe.
+_CACHE_MAX = 1000
+_REQUEST_LINES: dict[str, RequestStartLine] = {}
+_VALID_HOSTS: set[str] = set()
 
 
 def parse_response_start_line(line: str) -> ResponseStartLine:
@@ -548,15 +571,25 @@ class HTTPServerRequest:
         context = getattr(connection, "context", None)
         self.remote_ip: str | None = getattr(context, "remote_ip", None)
         self.protocol: str = getattr(context, "protocol", "http")
-        h = self.headers.get("Host")
+        headers = self.headers
+        h: Any = (
+            headers._d.get("Host")
+            if headers.__class__ is HTTPHeaders
+            else headers.get("Host")
+        )
+        if h.__class__ is list:
+            h = ",".join(h)  # type: ignore[arg-type]
         if h is None:
             if self.version != "HTTP/1.0":
                 raise HTTPInputError("Missing Host header")
             h = "127.0.0.1"
-        elif "," in h or not _ABNF.host.fullmatch(h):
-            # A comma means several Host headers (or a proxy that merged
-            # them): ambiguous, so refused as RFC 9112 section 3.2 asks.
-            raise HTTPInputError(f"Invalid Host header: {h!r}")
+        elif h not in _VALID_HOSTS:
+            if "," in h or not _ABNF.host.fullmatch(h):
+                # A comma means several Host headers (or a proxy that merged
+                # them): ambiguous, so refused as RFC 9112 section 3.2 asks.
+                raise HTTPInputError(f"Invalid Host header: {h!r}")
+            if len(_VALID_HOSTS) < _CACHE_MAX:
+                _VALID_HOSTS.add(h)
         self.host: str = h
         self._host_name: str | None = None
         self.files: dict[str, list[HTTPFile]] = files or {}
