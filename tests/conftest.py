@@ -6,9 +6,9 @@ import asyncio
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -40,6 +40,23 @@ LOOP_FACTORIES: dict[str, LoopFactory] = {
 def loop_factory(request: pytest.FixtureRequest) -> LoopFactory:
     """Each asyncio loop implementation whirlwind must run on."""
     return LOOP_FACTORIES[request.param]
+
+
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+@pytest.fixture
+def run(loop_factory: LoopFactory) -> Runner:
+    """Run a coroutine to completion (4 s at most) on a fresh loop of each kind."""
+
+    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
+        loop = loop_factory()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, 4))
+        finally:
+            loop.close()
+
+    return runner
 
 
 @pytest.fixture

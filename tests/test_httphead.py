@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -21,43 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests._http_support import connect, read_response, serve
+from tests.conftest import Runner
 from whirlwind._core import HeaderFieldCountError, _find_head_end, parse_head
 from whirlwind.http1connection import _parse_head
 from whirlwind.httputil import HTTPHeaders, HTTPInputError
 from whirlwind.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
-Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 Verdict = tuple[str, dict[str, Any]] | str
-
-
-def _whirlwind_loop() -> asyncio.AbstractEventLoop:
-    from whirlwind.loop import new_event_loop
-
-    return new_event_loop()
-
-
-LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-    "whirlwind": _whirlwind_loop,
-    "asyncio": asyncio.new_event_loop,
-}
-try:
-    import uvloop
-
-    LOOPS["uvloop"] = uvloop.new_event_loop
-except ImportError:  # pragma: no cover - optional peer
-    pass
-
-
-@pytest.fixture(params=sorted(LOOPS))
-def run(request: pytest.FixtureRequest) -> Runner:
-    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
-        loop = LOOPS[request.param]()
-        try:
-            return loop.run_until_complete(asyncio.wait_for(coro, 4))
-        finally:
-            loop.close()
-
-    return runner
 
 
 def compiled(data: bytes, max_count: int = 100) -> Verdict:

@@ -13,13 +13,14 @@ import re
 import socket
 import ssl
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import LOOP_FACTORIES, Runner
 from whirlwind.iostream import (
     IOStream,
     PipeIOStream,
@@ -29,38 +30,6 @@ from whirlwind.iostream import (
     UnsatisfiableReadError,
 )
 from whirlwind.netutil import ssl_options_to_context
-
-Runner = Callable[[Coroutine[Any, Any, Any]], Any]
-
-
-def _whirlwind_loop() -> asyncio.AbstractEventLoop:
-    from whirlwind.loop import new_event_loop
-
-    return new_event_loop()
-
-
-LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-    "whirlwind": _whirlwind_loop,
-    "asyncio": asyncio.new_event_loop,
-}
-try:
-    import uvloop
-
-    LOOPS["uvloop"] = uvloop.new_event_loop
-except ImportError:  # pragma: no cover - optional peer
-    pass
-
-
-@pytest.fixture(params=sorted(LOOPS))
-def run(request: pytest.FixtureRequest) -> Runner:
-    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
-        loop = LOOPS[request.param]()
-        try:
-            return loop.run_until_complete(asyncio.wait_for(coro, 4))
-        finally:
-            loop.close()
-
-    return runner
 
 
 async def unix_pair(**kwargs: Any) -> tuple[IOStream, IOStream]:
@@ -828,7 +797,7 @@ def test_stream_read_until_matches_reference(
         b.close()
         return got
 
-    loop = _whirlwind_loop()
+    loop = LOOP_FACTORIES["whirlwind"]()
     try:
         got = loop.run_until_complete(asyncio.wait_for(main(), 4))
     finally:
@@ -935,7 +904,7 @@ def test_stream_is_a_compiled_sink_on_whirlwind_loop() -> None:
             d.close()
         a.close()
 
-    loop = _whirlwind_loop()
+    loop = LOOP_FACTORIES["whirlwind"]()
     try:
         loop.run_until_complete(asyncio.wait_for(main(), 4))
     finally:
@@ -1010,9 +979,9 @@ def test_tls_dict_options_and_classic_connect(
     run(main())
 
 
-@pytest.mark.parametrize("kind", sorted(LOOPS))
+@pytest.mark.parametrize("kind", sorted(LOOP_FACTORIES))
 def test_close_after_loop_closed(kind: str) -> None:
-    loop = LOOPS[kind]()
+    loop = LOOP_FACTORIES[kind]()
     a, b = socket.socketpair()
 
     async def make() -> tuple[IOStream, IOStream]:

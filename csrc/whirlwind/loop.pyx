@@ -121,17 +121,9 @@ if hasattr(_os, "register_at_fork"):
 
 
 cdef int _fileobj_to_fd(object fileobj) except -1:
-    # selectors._fileobj_to_fd semantics: an int or an object with fileno()
-    cdef long fd
-    if isinstance(fileobj, int):
-        fd = fileobj
-    else:
-        try:
-            fd = int(fileobj.fileno())
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"Invalid file object: {fileobj!r}") from None
-    if fd < 0:
-        raise ValueError(f"Invalid file descriptor: {fd}")
+    # selectors._fileobj_to_fd semantics (the poller's parser), as a C int:
+    # the fd table is indexed by fd.
+    cdef ww_socket_t fd = _poll_fd(fileobj)
     if fd > 0x7FFFFFFF:
         raise ValueError(f"File descriptor out of range: {fd}")
     return <int>fd
