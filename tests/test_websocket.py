@@ -118,13 +118,27 @@ async def start(
     return listen(app, ssl_options=ssl_options)
 
 
+def run_served(
+    body: Callable[[Recorder, int], Awaitable[None]], **start_kwargs: Any
+) -> None:
+    """Run ``body(rec, port)`` against a fresh echo server, stopped afterwards."""
+
+    async def main() -> None:
+        rec = Recorder()
+        server, port = await start(rec, **start_kwargs)
+        try:
+            await body(rec, port)
+        finally:
+            server.stop()
+
+    run(main)
+
+
 # -- our client against our server ---------------------------------------------
 
 
 def test_echo_text_binary_json_and_large() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         ws = await websocket_connect(f"ws://127.0.0.1:{port}/ws/x")
         await ws.write_message("héllo")
         assert await ws.read_message() == "héllo"
@@ -145,9 +159,8 @@ def test_echo_text_binary_json_and_large() -> None:
         assert ws.close_code == 1000
         with pytest.raises(WebSocketClosedError):
             ws.write_message("late")
-        server.stop()
 
-    run(main)
+    run_served(main)
 
 
 def test_wss_over_tls(cert: tuple[str, str]) -> None:
@@ -156,9 +169,7 @@ def test_wss_over_tls(cert: tuple[str, str]) -> None:
     server_ctx.load_cert_chain(certfile, keyfile)
     client_ctx = ssl.create_default_context(cafile=certfile)
 
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec, compression={}, ssl_options=server_ctx)
+    async def main(rec: Recorder, port: int) -> None:
         request = httpclient.HTTPRequest(
             f"wss://127.0.0.1:{port}/ws", ssl_options=client_ctx
         )
@@ -171,15 +182,12 @@ def test_wss_over_tls(cert: tuple[str, str]) -> None:
         ws.close()
         assert await ws.read_message() is None
         assert (await rec.closed)[0] is None  # type: ignore[misc]
-        server.stop()
 
-    run(main)
+    run_served(main, compression={}, ssl_options=server_ctx)
 
 
 def test_compression_negotiated_and_bounded() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec, compression={"compression_level": 9})
+    async def main(rec: Recorder, port: int) -> None:
         ws = await websocket_connect(
             f"ws://127.0.0.1:{port}/ws", compression_options={}
         )
@@ -196,15 +204,12 @@ def test_compression_negotiated_and_bounded() -> None:
         assert proto._wire_bytes_out < len(text)
         ws.close()
         assert await ws.read_message() is None
-        server.stop()
 
-    run(main)
+    run_served(main, compression={"compression_level": 9})
 
 
 def test_compression_not_negotiated_when_server_refuses() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         ws = await websocket_connect(
             f"ws://127.0.0.1:{port}/ws", compression_options={}
         )
@@ -213,15 +218,12 @@ def test_compression_not_negotiated_when_server_refuses() -> None:
         ws.write_message("plain")
         assert await ws.read_message() == "plain"
         ws.close()
-        server.stop()
 
-    run(main)
+    run_served(main)
 
 
 def test_subprotocol_selection() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         ws = await websocket_connect(
             f"ws://127.0.0.1:{port}/ws", subprotocols=["v2", "chat"]
         )
@@ -232,24 +234,20 @@ def test_subprotocol_selection() -> None:
         ws2 = await websocket_connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["x"])
         assert ws2.selected_subprotocol is None
         ws2.close()
-        server.stop()
 
-    run(main)
+    run_served(main)
 
 
 def test_server_close_code_and_reason_reach_client() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         ws = await websocket_connect(f"ws://127.0.0.1:{port}/ws")
         ws.write_message("close-me")
         assert await ws.read_message() is None
         assert (ws.close_code, ws.close_reason) == (4000, "bye now")
         code, _ = await rec.closed  # type: ignore[misc]
         assert code == 4000
-        server.stop()
 
-    run(main)
+    run_served(main)
 
 
 def test_ping_pong_both_ways() -> None:
@@ -297,9 +295,7 @@ def test_server_ping_interval_closes_silent_peer() -> None:
 
 
 def test_classic_callbacks() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
         def on_connect(
@@ -313,15 +309,12 @@ def test_classic_callbacks() -> None:
         conn, msg = await done
         assert msg == "classic"
         conn.close()
-        server.stop()
 
-    run(main)
+    run_served(main)
 
 
 def test_on_message_callback_receives_none_at_close() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         got: list[Any] = []
         closed = asyncio.get_running_loop().create_future()
 
@@ -337,9 +330,8 @@ def test_on_message_callback_receives_none_at_close() -> None:
         ws.write_message("close-me")
         await closed
         assert got == ["one", None]
-        server.stop()
 
-    run(main)
+    run_served(main)
 
 
 def test_async_on_message_keeps_order() -> None:
@@ -430,9 +422,7 @@ async def _raw_status(port: int, request: bytes) -> tuple[int, bytes]:
 
 
 def test_handshake_refusals() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         status, _ = await _raw_status(
             port, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         )
@@ -471,9 +461,8 @@ def test_handshake_refusals() -> None:
         accept = websocket.WebSocketProtocol13.compute_accept_value(KEY)
         assert f"sec-websocket-accept: {accept.lower()}".encode() in head.lower()
         assert rec.events == [("open", ("",))]
-        server.stop()
 
-    run(main)
+    run_served(main)
 
 
 # -- hostile frames ---------------------------------------------------------------
@@ -575,9 +564,7 @@ def test_hostile_frames_fail_the_connection(frames: bytes, code: int) -> None:
 
 
 def test_fragmented_message_with_interleaved_ping() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(_upgrade_request())
         await reader.readuntil(b"\r\n\r\n")
@@ -596,17 +583,12 @@ def test_fragmented_message_with_interleaved_ping() -> None:
         assert await reader.read() == b""
         assert await rec.closed == (1000, "ok")  # type: ignore[misc]
         writer.close()
-        server.stop()
 
-    run(main)
+    run_served(main)
 
 
 def test_deflate_bomb_is_bounded() -> None:
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(
-            rec, compression={}, websocket_max_message_size=64 * 1024
-        )
+    async def main(rec: Recorder, port: int) -> None:
         c = zlib.compressobj(9, zlib.DEFLATED, -15)
         bomb = c.compress(b"\0" * (50 * 1024 * 1024)) + c.flush(zlib.Z_SYNC_FLUSH)
         bomb = bomb[:-4]
@@ -617,9 +599,8 @@ def test_deflate_bomb_is_bounded() -> None:
             extra="Sec-WebSocket-Extensions: permessage-deflate\r\n",
         )
         assert (code, reason) == (1009, b"message too big")
-        server.stop()
 
-    run(main)
+    run_served(main, compression={}, websocket_max_message_size=64 * 1024)
 
 
 def test_mask_lanes_match_reference_across_sizes() -> None:
@@ -641,9 +622,7 @@ def test_mask_lanes_match_reference_across_sizes() -> None:
 def test_websockets_package_client_against_our_server() -> None:
     client = pytest.importorskip("websockets.asyncio.client")
 
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec, compression={})
+    async def main(rec: Recorder, port: int) -> None:
         async with client.connect(
             f"ws://127.0.0.1:{port}/ws", subprotocols=["chat"], compression="deflate"
         ) as ws:
@@ -655,9 +634,8 @@ def test_websockets_package_client_against_our_server() -> None:
             assert await ws.recv() == payload
             await ws.ping(b"x")
         assert (await rec.closed)[0] == 1000  # type: ignore[misc]
-        server.stop()
 
-    run(main)
+    run_served(main, compression={})
 
 
 def test_our_client_against_websockets_package_server() -> None:
@@ -818,9 +796,7 @@ def test_randomly_fragmented_and_split_stream() -> None:
             if not last and rng.random() < 0.5:
                 blob += _frame(0x9, b"p%d" % j)
 
-    async def main() -> None:
-        rec = Recorder()
-        server, port = await start(rec)
+    async def main(rec: Recorder, port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(_upgrade_request())
         await reader.readuntil(b"\r\n\r\n")
@@ -851,6 +827,5 @@ def test_randomly_fragmented_and_split_stream() -> None:
         assert (await _read_server_frame(reader))[0] == 0x88
         writer.close()
         await writer.wait_closed()
-        server.stop()
 
-    run(main)
+    run_served(main)
