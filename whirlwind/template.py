@@ -159,6 +159,7 @@ class Template:
         execute = _find_function(self.compiled, "_tt_execute")
         self._execute_code = execute
         self._code_ids = frozenset(id(c) for c in _all_code(self.compiled))
+        self._global_names = _global_names(self.compiled)
         self._generated_filename = self.compiled.co_filename
         self._defaults: dict[str, Any] = {
             "escape": escape.xhtml_escape,
@@ -231,6 +232,29 @@ class Template:
                 parent = loader.load(node.name, self.name)
                 chain.extend(parent._ancestors(loader))
         return chain
+
+
+# Names through which generated code could read any global, not only the
+# ones it names: with one of these, `global_names` can't be known.
+_DYNAMIC_NAMES = frozenset(
+    {"eval", "exec", "globals", "vars", "locals", "dir", "f_globals", "__globals__"}
+)
+
+
+def _global_names(compiled: types.CodeType) -> frozenset[str] | None:
+    """Every name the code may look up in its namespace, or None if it
+    could look up names it doesn't spell out (`_DYNAMIC_NAMES`).
+
+    `co_names` holds global and attribute names alike, so this is a
+    superset of the namespace entries a rendering can read: enough for a
+    caller to skip computing entries the template never uses.
+    """
+    names: set[str] = set()
+    for code in _all_code(compiled):
+        names.update(code.co_names)
+    if not names.isdisjoint(_DYNAMIC_NAMES):
+        return None
+    return frozenset(names)
 
 
 # --------------------------------------------------------------------------
