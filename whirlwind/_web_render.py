@@ -122,13 +122,16 @@ class _RenderMixin:
         if self._finished:
             raise RuntimeError("Cannot render() after finish()")
         html = self.render_string(template_name, **kwargs)
+        modules = self.__dict__.get("_active_modules")
+        if not modules:
+            return self.finish(html)  # no UI module asked for page resources
         js_embed: list[bytes] = []
         js_files: list[str] = []
         css_embed: list[bytes] = []
         css_files: list[str] = []
         heads: list[bytes] = []
         bodies: list[bytes] = []
-        for module in (self.__dict__.get("_active_modules") or {}).values():
+        for module in modules.values():
             part = module.embedded_javascript()
             if part:
                 js_embed.append(utf8(part))

@@ -183,7 +183,8 @@ class Template:
     def generate(self, **kwargs: Any) -> bytes:
         """Render the template with ``kwargs`` added to its namespace."""
         namespace = self._defaults.copy()
-        namespace.update(self.namespace)
+        if self.namespace:
+            namespace.update(self.namespace)
         namespace.update(kwargs)
         execute = types.FunctionType(self._execute_code, namespace)
         try:
@@ -296,6 +297,11 @@ class BaseLoader:
     def load(self, name: str, parent_path: str | None = None) -> Template:
         """Return the compiled template ``name`` (cached)."""
         name = self.resolve_path(name, parent_path=parent_path)
+        # A cached template is read without the lock: a dict lookup is
+        # atomic, and reset() swaps in a new dict rather than emptying it.
+        template = self.templates.get(name)
+        if template is not None:
+            return template
         with self.lock:
             template = self.templates.get(name)
             if template is None:
