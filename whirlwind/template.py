@@ -159,6 +159,8 @@ class Template:
         execute = _find_function(self.compiled, "_tt_execute")
         self._execute_code = execute
         self._code_ids = frozenset(id(c) for c in _all_code(self.compiled))
+        # Read by `RequestHandler.render_string` to compute only the
+        # namespace entries this template can see.
         self._global_names = _global_names(self.compiled)
         self._generated_filename = self.compiled.co_filename
         self._defaults: dict[str, Any] = {
