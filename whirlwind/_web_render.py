@@ -11,6 +11,22 @@ Contents:
 Template loaders are cached per template directory for the whole process
 (``RequestHandler._template_loaders``), so a template is parsed and compiled
 once; ``compiled_template_cache=False`` (or ``debug``) resets them per request.
+
+Rendering, fast paths. `render_string` skips work no override can observe:
+
+* With a ``template_loader`` setting, the default `create_template_loader`
+  returns it whatever the directory, so that loader is used directly: no
+  stack walk to find the caller's directory and no process-wide cache
+  (which could hand this application another application's loader).
+  Not under ``compiled_template_cache=False``, whose per-request reset
+  goes through that cache.
+* With the default `get_template_namespace`, only the entries the compiled
+  template can read (`Template._global_names`: every name its code spells
+  out) are computed, so a page that never says ``locale``/``_`` or
+  ``current_user`` doesn't parse ``Accept-Language`` or call
+  `get_current_user`, and the ``ui`` namespace is built only for templates
+  that call UI methods or modules. Templates that could read names
+  dynamically (``eval``, ``globals()``...) get the whole namespace.
 """
 
 from __future__ import annotations
@@ -106,13 +122,16 @@ class _RenderMixin:
         if self._finished:
             raise RuntimeError("Cannot render() after finish()")
         html = self.render_string(template_name, **kwargs)
+        modules = self.__dict__.get("_active_modules")
+        if not modules:
+            return self.finish(html)  # no UI module asked for page resources
         js_embed: list[bytes] = []
         js_files: list[str] = []
         css_embed: list[bytes] = []
         css_files: list[str] = []
         heads: list[bytes] = []
         bodies: list[bytes] = []
-        for module in (self.__dict__.get("_active_modules") or {}).values():
+        for module in modules.values():
             part = module.embedded_javascript()
             if part:
                 js_embed.append(utf8(part))
@@ -198,8 +217,43 @@ class _RenderMixin:
         Templates are looked up in `get_template_path`, or else next to the
         file of the code that called this method.
         """
+        # Fast paths, taken only where no override could tell the difference
+        # (see "Rendering" in the module docstring).
+        cls = type(self)
+        settings = self.application.settings
+        if (
+            "template_loader" in settings
+            and cls.create_template_loader is _DEFAULT_CREATE_LOADER
+            and settings.get("compiled_template_cache", True)
+        ):
+            loader: template.BaseLoader = settings["template_loader"]
+        else:
+            loader = self._template_loader()
+        tmpl = loader.load(template_name)
+        names: frozenset[str] | None = (
+            getattr(tmpl, "_global_names", None)
+            if cls.get_template_namespace is _DEFAULT_NAMESPACE
+            else None
+        )
+        if names is None:
+            namespace = self.get_template_namespace()
+            namespace.update(kwargs)
+            return tmpl.generate(**namespace)
+        app = self.application
+        if names.isdisjoint(_NAMESPACE_KEYS) and (
+            not app.ui_methods or names.isdisjoint(app.ui_methods)
+        ):
+            return tmpl.generate(**kwargs)  # the common page: no handler names
+        namespace = self._namespace_for(names, kwargs)
+        namespace.update(kwargs)
+        return tmpl.generate(**namespace)
+
+    def _template_loader(self) -> template.BaseLoader:
+        """The loader for `get_template_path` (or the caller's directory),
+        made by `create_template_loader` once per directory per process."""
         path = self.get_template_path()
         if not path:
+            # The first frame outside this file is the code that rendered.
             frame = sys._getframe(0)
             here = frame.f_code.co_filename
             while frame.f_code.co_filename == here and frame.f_back is not None:
@@ -212,15 +266,33 @@ class _RenderMixin:
                 loader = loaders.get(path)
                 if loader is None:
                     loader = loaders[path] = self.create_template_loader(path)
-        tmpl = loader.load(template_name)
-        namespace = self.get_template_namespace()
-        namespace.update(kwargs)
-        return tmpl.generate(**namespace)
+        return loader
+
+    def _namespace_for(
+        self, names: frozenset[str], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The entries of `get_template_namespace` that a template reading
+        only ``names`` can see, minus those ``kwargs`` replace anyway."""
+        namespace = {
+            key: _NAMESPACE_GETTERS[key](self)
+            for key in names.intersection(_HANDLER_KEYS)
+            if key not in kwargs
+        }
+        ui_keys = self.application.ui_methods.keys() | _UI_KEYS
+        if not names.isdisjoint(ui_keys):
+            namespace.update(self.ui)
+        return namespace
 
     def get_template_namespace(self) -> dict[str, Any]:
         """The names every template sees: ``handler``, ``request``,
         ``current_user``, ``locale``, ``_``, ``pgettext``, ``static_url``,
-        ``xsrf_form_html``, ``reverse_url`` and the UI methods and modules."""
+        ``xsrf_form_html``, ``reverse_url`` and the UI methods and modules.
+
+        Unless this method is overridden, `render_string` computes only the
+        entries the template can read: a page that never names
+        ``current_user`` or ``locale`` doesn't call `get_current_user` or
+        parse ``Accept-Language``.
+        """
         loc = self.locale
         namespace = {
             "handler": self,
@@ -279,22 +351,14 @@ class _RenderMixin:
         """The best supported locale from ``Accept-Language`` (q-values honoured)."""
         header = self.request.headers.get("Accept-Language")
         if header:
-            scored: list[tuple[str, float]] = []
-            for item in header.split(","):
-                parts = item.strip().split(";")
-                score = 1.0
-                if len(parts) > 1 and parts[1].strip().startswith("q="):
-                    try:
-                        score = float(parts[1].strip()[2:])
-                    except ValueError:
-                        score = 0.0
-                    if score < 0:
-                        score = 0.0
-                if score > 0:
-                    scored.append((parts[0], score))
-            if scored:
-                scored.sort(key=lambda pair: pair[1], reverse=True)
-                return _locale.get(*(code for code, _ in scored))
+            codes = _ACCEPT_LANGUAGE.get(header)
+            if codes is None:
+                codes = _parse_accept_language(header)
+                if len(_ACCEPT_LANGUAGE) >= _ACCEPT_LANGUAGE_MAX:
+                    _ACCEPT_LANGUAGE.clear()  # headers come from clients
+                _ACCEPT_LANGUAGE[header] = codes
+            if codes:
+                return _locale.get(*codes)
         return _locale.get(default)
 
     @property
@@ -341,6 +405,53 @@ class _RenderMixin:
         return base + make(self.settings, path, **kwargs)  # type: ignore[no-any-return]
 
 
+_DEFAULT_CREATE_LOADER = _RenderMixin.create_template_loader
+_DEFAULT_NAMESPACE = _RenderMixin.get_template_namespace
+
+# How `get_template_namespace` computes each of its handler entries.
+_NAMESPACE_GETTERS: dict[str, Callable[[_RenderMixin], Any]] = {
+    "handler": lambda h: h,
+    "request": lambda h: h.request,
+    "current_user": lambda h: h.current_user,
+    "locale": lambda h: h.locale,
+    "_": lambda h: h.locale.translate,
+    "pgettext": lambda h: h.locale.pgettext,
+    "static_url": lambda h: h.static_url,
+    "xsrf_form_html": lambda h: h.xsrf_form_html,
+    "reverse_url": lambda h: h.reverse_url,
+}
+_HANDLER_KEYS = frozenset(_NAMESPACE_GETTERS)
+# Besides the UI methods' own names, `ui` holds the modules under these.
+_UI_KEYS = frozenset({"modules", "_tt_modules"})
+_NAMESPACE_KEYS = _HANDLER_KEYS | _UI_KEYS
+
+
+# Accept-Language header -> its language codes, best first. A browser sends
+# the same value on every request, so each distinct value is parsed once.
+_ACCEPT_LANGUAGE: dict[str, tuple[str, ...]] = {}
+_ACCEPT_LANGUAGE_MAX = 512
+
+
+def _parse_accept_language(header: str) -> tuple[str, ...]:
+    """The codes of ``header`` with a q-value above 0, highest q first
+    (ties keep their order; a malformed q counts as 0)."""
+    scored: list[tuple[str, float]] = []
+    for item in header.split(","):
+        parts = item.strip().split(";")
+        score = 1.0
+        if len(parts) > 1 and parts[1].strip().startswith("q="):
+            try:
+                score = float(parts[1].strip()[2:])
+            except ValueError:
+                score = 0.0
+            if score < 0:
+                score = 0.0
+        if score > 0:
+            scored.append((parts[0], score))
+    scored.sort(key=lambda pair: pair[1], reverse=True)
+    return tuple(code for code, _ in scored)
+
+
 def _extend_files(out: list[str], files: Any) -> None:
     if isinstance(files, (str, bytes)):
         out.append(_unicode(files))
@@ -366,7 +477,16 @@ class UIModule:
         self.handler = handler
         self.request = handler.request
         self.ui = handler.ui
-        self.locale = handler.locale
+
+    @property
+    def locale(self) -> _locale.Locale:
+        """The handler's locale, resolved when first asked for (may be set)."""
+        loc: _locale.Locale | None = self.__dict__.get("_locale")
+        return self.handler.locale if loc is None else loc
+
+    @locale.setter
+    def locale(self, value: _locale.Locale) -> None:
+        self.__dict__["_locale"] = value
 
     @property
     def current_user(self) -> Any:

@@ -55,6 +55,14 @@ _translations: dict[str, Any] = {}
 _supported_locales: frozenset[str] = frozenset([_default_locale])
 _use_gettext = False
 
+# `Locale.get_closest`'s answers by codes. They hold while the state they
+# were computed from does: `_supported_locales` and `_default_locale` (the
+# loaders replace the set, never mutate it, so identity tells), and a hit is
+# used only if it is still the object `Locale._cache` holds for its code.
+_closest: dict[tuple[str, ...], Locale] = {}
+_closest_for: tuple[frozenset[str], str] = (_supported_locales, _default_locale)
+_CLOSEST_MAX = 512
+
 #: Joins a message context and the message, as gettext's ``msgctxt`` does.
 CONTEXT_SEPARATOR = "\x04"
 
@@ -196,6 +204,25 @@ class Locale:
         ``pt_BR``); a code matches exactly or by its language alone (``fr``
         for ``fr_CA``). Falls back to the default locale.
         """
+        # Browsers send a handful of distinct Accept-Language values, so
+        # answers are remembered per codes (see `_closest`).
+        global _closest_for
+        if _closest_for[0] is not _supported_locales or (
+            _closest_for[1] != _default_locale
+        ):
+            _closest.clear()
+            _closest_for = (_supported_locales, _default_locale)
+        found = _closest.get(locale_codes)
+        if found is not None and cls._cache.get(found.code) is found:
+            return found
+        found = cls._find_closest(locale_codes)
+        if len(_closest) >= _CLOSEST_MAX:
+            _closest.clear()  # codes come from clients: bound the memory
+        _closest[locale_codes] = found
+        return found
+
+    @classmethod
+    def _find_closest(cls, locale_codes: tuple[str, ...]) -> Locale:
         for code in locale_codes:
             if not code:
                 continue
