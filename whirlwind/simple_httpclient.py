@@ -27,7 +27,6 @@ import base64
 import collections
 import copy
 import functools
-import re
 import socket
 import ssl
 import sys
@@ -53,6 +52,7 @@ from whirlwind.tcpclient import TCPClient
 
 __all__ = ["HTTPStreamClosedError", "HTTPTimeoutError", "SimpleAsyncHTTPClient"]
 
+_USER_AGENT = f"whirlwind/{version}"
 _SUPPORTED_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 )
@@ -89,7 +89,9 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     :arg defaults: default `.HTTPRequest` arguments.
     :arg max_header_size: the largest response head.
     :arg max_body_size: the largest response body, after decompression.
-    :arg max_idle_per_host: idle keep-alive connections kept per origin.
+    :arg max_idle_per_host: idle keep-alive connections kept per origin
+        (default ``max_clients``, so a full batch of concurrent requests
+        finds its connections again).
     :arg idle_timeout: seconds an idle connection may wait for reuse.
     """
 
@@ -102,7 +104,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         defaults: dict[str, Any] | None = None,
         max_header_size: int | None = None,
         max_body_size: int | None = None,
-        max_idle_per_host: int = 4,
+        max_idle_per_host: int | None = None,
         idle_timeout: float = 30.0,
     ) -> None:
         super().initialize(defaults=defaults)
@@ -119,7 +121,9 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.max_buffer_size = max_buffer_size
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
-        self.max_idle_per_host = max_idle_per_host
+        self.max_idle_per_host = (
+            max_clients if max_idle_per_host is None else max_idle_per_host
+        )
         self.idle_timeout = idle_timeout
         # origin key -> idle streams with the loop time they became idle.
         self._idle: dict[tuple[Any, ...], list[tuple[IOStream, float]]] = {}
@@ -149,6 +153,14 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]
     ) -> None:
         key = object()
+        if not self.queue and len(self.active) < self.max_clients:
+            # A free slot and nobody waiting: start at once, skipping the
+            # queue and the queue timeout.
+            self.active[key] = (request, callback)
+            self._handle_request(
+                request, functools.partial(self._release_fetch, key), callback
+            )
+            return
         self.queue.append((key, request, callback))
         timeout_handle = None
         if len(self.active) >= self.max_clients:
@@ -275,7 +287,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         max_body_size: int | None,
     ) -> None:
         self.io_loop = client.io_loop if client is not None else None
-        self.start_time = asyncio.get_event_loop().time()
+        self._loop = loop = asyncio.get_event_loop()
+        self.start_time = loop.time()
         self.start_wall_time = time.time()
         self.client = client
         self.request = request
@@ -295,9 +308,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self._origin: tuple[Any, ...] = ()
         self._reused = False
         self._got_headers = False
+        self._redirecting = False  # set by headers_received
         self._attempt = 0
-        task = asyncio.ensure_future(self.run())
-        task.add_done_callback(_log_task_error)
+        loop.create_task(self.run()).add_done_callback(_log_task_error)
 
     # -- request ---------------------------------------------------------------
 
@@ -319,7 +332,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         host, port = httputil.split_host_and_port(netloc)
         if port is None:
             port = 443 if self.parsed.scheme == "https" else 80
-        if re.match(r"^\[.*\]$", host):
+        if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
         self.parsed_hostname = host
         if (
@@ -353,7 +366,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             default=0,
         )
         if request.request_timeout:
-            self._timeout = asyncio.get_event_loop().call_at(
+            self._timeout = self._loop.call_at(
                 self.start_time + request.request_timeout,
                 functools.partial(self._on_timeout, "during request"),
             )
@@ -381,7 +394,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                     f"got {request.network_interface!r}"
                 )
             source_ip = request.network_interface
-        loop = asyncio.get_event_loop()
+        loop = self._loop
         try:
             stream = await self.tcp_client.connect(
                 host,
@@ -412,7 +425,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             netloc = self.parsed.netloc
             headers["Host"] = netloc.rpartition("@")[2] if "@" in netloc else netloc
         username, password = None, None
-        if self.parsed.username is not None:
+        if "@" in self.parsed.netloc and self.parsed.username is not None:
             username = urllib.parse.unquote(self.parsed.username)
             password = urllib.parse.unquote(self.parsed.password or "")
         elif request.auth_username is not None:
@@ -428,8 +441,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             headers["Authorization"] = "Basic " + token.decode("ascii")
         if request.user_agent:
             headers["User-Agent"] = request.user_agent
-        elif headers.get("User-Agent") is None:
-            headers["User-Agent"] = f"whirlwind/{version}"
+        elif "User-Agent" not in headers:
+            headers["User-Agent"] = _USER_AGENT
         if not request.allow_nonstandard_methods:
             body_expected = request.method in ("POST", "PATCH", "PUT")
             body_present = request.body is not None or request.body_producer is not None
@@ -583,7 +596,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if self.final_callback is not None:
             final_callback = self.final_callback
             self.final_callback = None
-            asyncio.get_event_loop().call_soon(final_callback, response)
+            self._loop.call_soon(final_callback, response)
 
     def _handle_exception(self, typ: Any, value: BaseException | None, tb: Any) -> bool:
         if self.final_callback is not None:
@@ -595,7 +608,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                     self.request,
                     599,
                     error=value,
-                    request_time=asyncio.get_event_loop().time() - self.start_time,
+                    request_time=self._loop.time() - self.start_time,
                     start_time=self.start_wall_time,
                 )
             )
@@ -621,7 +634,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self.code = first_line.code
         self.reason = first_line.reason
         self.headers = headers
-        if self._should_follow_redirect():
+        self._redirecting = self._should_follow_redirect()
+        if self._redirecting:
             return
         if self.request.header_callback is not None:
             self.request.header_callback("{} {} {}\r\n".format(*first_line))
@@ -643,8 +657,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     def finish(self) -> None:
         assert self.code is not None
         self._remove_timeout()
-        original_request = getattr(self.request, "original_request", self.request)
-        if self._should_follow_redirect():
+        original_request = (
+            getattr(self.request, "original_request", None) or self.request
+        )
+        if self._redirecting:
             self._redirect(original_request)
             return
         if self.request.streaming_callback:
@@ -656,7 +672,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self.code,
             reason=self.reason,
             headers=self.headers,
-            request_time=asyncio.get_event_loop().time() - self.start_time,
+            request_time=self._loop.time() - self.start_time,
             start_time=self.start_wall_time,
             buffer=buffer,
             effective_url=self.request.url,
@@ -724,7 +740,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         fut.add_done_callback(on_redirect_done)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if self._should_follow_redirect():
+        if self._redirecting:
             return None
         if self.request.streaming_callback is not None:
             return self.request.streaming_callback(chunk)
