@@ -164,11 +164,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.queue.append((key, request, callback))
         timeout_handle = None
         if len(self.active) >= self.max_clients:
-            # The smaller of the two, ignoring unset (None or 0) ones.
-            timeout = min(
-                (t for t in (request.connect_timeout, request.request_timeout) if t),
-                default=0,
-            )
+            timeout = _first_timeout(request)
             if timeout:
                 timeout_handle = self.io_loop.call_later(
                     timeout,
@@ -323,17 +319,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 
     async def _run(self) -> None:
         request = self.request
-        self.parsed = urllib.parse.urlsplit(request.url)
-        if self.parsed.scheme not in ("http", "https"):
-            raise ValueError(f"Unsupported url scheme: {request.url}")
-        netloc = self.parsed.netloc
-        if "@" in netloc:
-            netloc = netloc.rpartition("@")[2]
-        host, port = httputil.split_host_and_port(netloc)
-        if port is None:
-            port = 443 if self.parsed.scheme == "https" else 80
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
+        self.parsed = parsed = urllib.parse.urlsplit(request.url)
+        host, port = _host_and_port(parsed.scheme, parsed.netloc, request.url)
         self.parsed_hostname = host
         if (
             request.method not in _SUPPORTED_METHODS
@@ -361,10 +348,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             request.allow_ipv6,
             request.network_interface,
         )
-        timeout = min(
-            (t for t in (request.connect_timeout, request.request_timeout) if t),
-            default=0,
-        )
+        timeout = _first_timeout(request)
         if request.request_timeout:
             self._timeout = self._loop.call_at(
                 self.start_time + request.request_timeout,
@@ -421,9 +405,12 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self.stream = stream
         stream.set_close_callback(self.on_connection_close)
         headers = request.headers
-        if "Host" not in headers:
+        # Headers this client sets under their normalised names go straight
+        # into HTTPHeaders' dict (no name normalising per fetch).
+        hd = headers._d if headers.__class__ is httputil.HTTPHeaders else headers
+        if "Host" not in hd:
             netloc = self.parsed.netloc
-            headers["Host"] = netloc.rpartition("@")[2] if "@" in netloc else netloc
+            hd["Host"] = netloc.rpartition("@")[2] if "@" in netloc else netloc
         username, password = None, None
         if "@" in self.parsed.netloc and self.parsed.username is not None:
             username = urllib.parse.unquote(self.parsed.username)
@@ -441,8 +428,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             headers["Authorization"] = "Basic " + token.decode("ascii")
         if request.user_agent:
             headers["User-Agent"] = request.user_agent
-        elif "User-Agent" not in headers:
-            headers["User-Agent"] = _USER_AGENT
+        elif "User-Agent" not in hd:
+            hd["User-Agent"] = _USER_AGENT
         if not request.allow_nonstandard_methods:
             body_expected = request.method in ("POST", "PATCH", "PUT")
             body_present = request.body is not None or request.body_producer is not None
@@ -460,23 +447,30 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if request.method == "POST" and "Content-Type" not in headers:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if request.decompress_response:
-            headers["Accept-Encoding"] = "gzip"
+            if hd.get("Accept-Encoding") != "gzip":
+                headers["Accept-Encoding"] = "gzip"
         path = (self.parsed.path or "/") + (
             ("?" + self.parsed.query) if self.parsed.query else ""
         )
         self.connection = conn = HTTP1Connection(
             stream,
             True,
-            HTTP1ConnectionParameters(
-                max_header_size=self.max_header_size,
-                max_body_size=self.max_body_size,
-                decompress=bool(request.decompress_response),
+            _params(
+                self.max_header_size,
+                self.max_body_size,
+                bool(request.decompress_response),
             ),
             None,
         )
         conn.write_headers(httputil.RequestStartLine(request.method, path, ""), headers)
         attempt = self._attempt
         if request.expect_100_continue:
+            ok = await conn.read_response(self)
+        elif request.body_producer is None:
+            # The common case inline: no producer coroutine to wait for.
+            if request.body is not None:
+                conn.write(request.body)
+            conn.finish()
             ok = await conn.read_response(self)
         else:
             ok = await self._write_body(True)
@@ -540,17 +534,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     async def _fresh_attempt(self) -> None:
         try:
             ssl_options = self._get_ssl_options(self.parsed.scheme)
-            timeout = min(
-                (
-                    t
-                    for t in (
-                        self.request.connect_timeout,
-                        self.request.request_timeout,
-                    )
-                    if t
-                ),
-                default=0,
-            )
+            timeout = _first_timeout(self.request)
             _, host, port = self._origin[:3]
             stream = await self._connect(host, port, ssl_options, timeout)
             if stream is not None:
@@ -758,6 +742,53 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 self._handle_exception(type(error), error, None)
             else:
                 self._retry_or_fail(HTTPStreamClosedError("Connection closed"))
+
+
+def _first_timeout(request: HTTPRequest) -> float:
+    # The smaller of connect_timeout and request_timeout, ignoring unset
+    # (None or 0) ones; 0 when both are unset.
+    a = request.connect_timeout
+    b = request.request_timeout
+    if a and b:
+        return a if a < b else b
+    return a or b or 0
+
+
+# (scheme, netloc) -> (host, port): parsing the origin of the same few
+# servers again on every fetch is wasted work.  Bounded; cleared when full.
+_ORIGINS: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def _host_and_port(scheme: str, netloc: str, url: str) -> tuple[str, int]:
+    key = (scheme, netloc)
+    found = _ORIGINS.get(key)
+    if found is not None:
+        return found
+    if scheme not in ("http", "https"):
+        raise ValueError(f"Unsupported url scheme: {url}")
+    if "@" in netloc:
+        netloc = netloc.rpartition("@")[2]
+    host, port = httputil.split_host_and_port(netloc)
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if len(_ORIGINS) >= 256:
+        _ORIGINS.clear()
+    _ORIGINS[key] = (host, port)
+    return host, port
+
+
+@functools.lru_cache(maxsize=64)
+def _params(
+    max_header_size: int | None, max_body_size: int | None, decompress: bool
+) -> HTTP1ConnectionParameters:
+    # Never mutated by HTTP1Connection: one per distinct setting is shared.
+    return HTTP1ConnectionParameters(
+        max_header_size=max_header_size,
+        max_body_size=max_body_size,
+        decompress=decompress,
+    )
 
 
 @functools.lru_cache(maxsize=16)
