@@ -459,6 +459,14 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 self.max_header_size,
                 self.max_body_size,
                 bool(request.decompress_response),
+                # A buffered body is joined whole anyway: read it in big
+                # pieces (a body up to 1 MiB is one read_bytes, delivered as
+                # one bytes object that is never copied again).  Streaming
+                # callbacks keep the usual 64 KiB pieces.
+                _BUFFERED_CHUNK
+                if request.streaming_callback is None
+                and self.max_buffer_size >= 2 * _BUFFERED_CHUNK
+                else _STREAMING_CHUNK,
             ),
             None,
         )
@@ -783,15 +791,25 @@ def _host_and_port(scheme: str, netloc: str, url: str) -> tuple[str, int]:
     return host, port
 
 
+_STREAMING_CHUNK = 65536
+# Not larger: a gzip body is decompressed this much at a time, and a bomb
+# must hit max_body_size before it can pile up much past it.
+_BUFFERED_CHUNK = 1 << 20
+
+
 @functools.lru_cache(maxsize=64)
 def _params(
-    max_header_size: int | None, max_body_size: int | None, decompress: bool
+    max_header_size: int | None,
+    max_body_size: int | None,
+    decompress: bool,
+    chunk_size: int,
 ) -> HTTP1ConnectionParameters:
     # Never mutated by HTTP1Connection: one per distinct setting is shared.
     return HTTP1ConnectionParameters(
         max_header_size=max_header_size,
         max_body_size=max_body_size,
         decompress=decompress,
+        chunk_size=chunk_size,
     )
 
 
