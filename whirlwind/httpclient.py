@@ -206,10 +206,15 @@ class AsyncHTTPClient(Configurable):
             callback, raise_error = raise_error, True
         if not isinstance(request, HTTPRequest):
             request = HTTPRequest(url=request, **kwargs)
+            if kwargs.get("headers") is not None:
+                # The caller's mapping: copy it, the implementation adds
+                # to it.  (Without one the request's headers are new.)
+                request.headers = httputil.HTTPHeaders(request.headers)
         elif kwargs:
             raise ValueError("kwargs can't be used if request is an HTTPRequest object")
-        # Copy the headers: the implementation may add to them.
-        request.headers = httputil.HTTPHeaders(request.headers)
+        else:
+            # Copy the headers: the implementation may add to them.
+            request.headers = httputil.HTTPHeaders(request.headers)
         proxy = _RequestProxy._resolved(request, self.defaults)
         future: asyncio.Future[HTTPResponse] = asyncio.get_event_loop().create_future()
 

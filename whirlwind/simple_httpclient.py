@@ -306,7 +306,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self._got_headers = False
         self._redirecting = False  # set by headers_received
         self._attempt = 0
-        loop.create_task(self.run()).add_done_callback(_log_task_error)
+        loop.create_task(self.run())
 
     # -- request ---------------------------------------------------------------
 
@@ -315,7 +315,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             await self._run()
         except Exception:
             if not self._handle_exception(*sys.exc_info()):
-                raise
+                # Logged here rather than by a done callback on every task.
+                gen_log.error("Error in HTTP client request", exc_info=True)
 
     async def _run(self) -> None:
         request = self.request
