@@ -206,11 +206,16 @@ class AsyncHTTPClient(Configurable):
             callback, raise_error = raise_error, True
         if not isinstance(request, HTTPRequest):
             request = HTTPRequest(url=request, **kwargs)
+            if kwargs.get("headers") is not None:
+                # The caller's mapping: copy it, the implementation adds
+                # to it.  (Without one the request's headers are new.)
+                request.headers = httputil.HTTPHeaders(request.headers)
         elif kwargs:
             raise ValueError("kwargs can't be used if request is an HTTPRequest object")
-        # Copy the headers: the implementation may add to them.
-        request.headers = httputil.HTTPHeaders(request.headers)
-        proxy = _RequestProxy(request, self.defaults)
+        else:
+            # Copy the headers: the implementation may add to them.
+            request.headers = httputil.HTTPHeaders(request.headers)
+        proxy = _RequestProxy._resolved(request, self.defaults)
         future: asyncio.Future[HTTPResponse] = asyncio.get_event_loop().create_future()
 
         def handle_response(response: HTTPResponse) -> None:
@@ -481,11 +486,36 @@ HTTPError = HTTPClientError
 
 
 class _RequestProxy:
-    """An `HTTPRequest` seen through the client's defaults."""
+    """An `HTTPRequest` seen through the client's defaults.
+
+    Attribute reads fall through to the request, then to ``defaults`` when
+    the request's value is None.  `_resolved` builds one whose attributes
+    are all looked up once, at fetch time, so the client's many reads per
+    fetch are plain instance-dict hits instead of ``__getattr__`` calls.
+    """
 
     def __init__(self, request: HTTPRequest, defaults: dict[str, Any] | None) -> None:
         self.request = request
         self.defaults = defaults
+
+    @classmethod
+    def _resolved(cls, request: HTTPRequest, defaults: dict[str, Any]) -> _RequestProxy:
+        proxy = cls.__new__(cls)
+        # A snapshot of the request's attributes (C-level dict copy), with
+        # the two properties under their public names and the defaults
+        # filling the unset (None) ones.  Names the request lacks still
+        # reach __getattr__.
+        values = request.__dict__.copy()
+        values["headers"] = request.headers
+        values["body"] = request.body
+        for name, value in defaults.items():
+            if values.get(name) is None:
+                values[name] = value
+        values.setdefault("original_request", None)  # set on redirected copies
+        values["request"] = request
+        values["defaults"] = defaults
+        proxy.__dict__ = values
+        return proxy
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self.request, name)

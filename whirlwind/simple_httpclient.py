@@ -27,7 +27,6 @@ import base64
 import collections
 import copy
 import functools
-import re
 import socket
 import ssl
 import sys
@@ -53,6 +52,7 @@ from whirlwind.tcpclient import TCPClient
 
 __all__ = ["HTTPStreamClosedError", "HTTPTimeoutError", "SimpleAsyncHTTPClient"]
 
+_USER_AGENT = f"whirlwind/{version}"
 _SUPPORTED_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 )
@@ -89,7 +89,9 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     :arg defaults: default `.HTTPRequest` arguments.
     :arg max_header_size: the largest response head.
     :arg max_body_size: the largest response body, after decompression.
-    :arg max_idle_per_host: idle keep-alive connections kept per origin.
+    :arg max_idle_per_host: idle keep-alive connections kept per origin
+        (default ``max_clients``, so a full batch of concurrent requests
+        finds its connections again).
     :arg idle_timeout: seconds an idle connection may wait for reuse.
     """
 
@@ -102,7 +104,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         defaults: dict[str, Any] | None = None,
         max_header_size: int | None = None,
         max_body_size: int | None = None,
-        max_idle_per_host: int = 4,
+        max_idle_per_host: int | None = None,
         idle_timeout: float = 30.0,
     ) -> None:
         super().initialize(defaults=defaults)
@@ -119,7 +121,9 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.max_buffer_size = max_buffer_size
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
-        self.max_idle_per_host = max_idle_per_host
+        self.max_idle_per_host = (
+            max_clients if max_idle_per_host is None else max_idle_per_host
+        )
         self.idle_timeout = idle_timeout
         # origin key -> idle streams with the loop time they became idle.
         self._idle: dict[tuple[Any, ...], list[tuple[IOStream, float]]] = {}
@@ -149,14 +153,18 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]
     ) -> None:
         key = object()
+        if not self.queue and len(self.active) < self.max_clients:
+            # A free slot and nobody waiting: start at once, skipping the
+            # queue and the queue timeout.
+            self.active[key] = (request, callback)
+            self._handle_request(
+                request, functools.partial(self._release_fetch, key), callback
+            )
+            return
         self.queue.append((key, request, callback))
         timeout_handle = None
         if len(self.active) >= self.max_clients:
-            # The smaller of the two, ignoring unset (None or 0) ones.
-            timeout = min(
-                (t for t in (request.connect_timeout, request.request_timeout) if t),
-                default=0,
-            )
+            timeout = _first_timeout(request)
             if timeout:
                 timeout_handle = self.io_loop.call_later(
                     timeout,
@@ -275,7 +283,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         max_body_size: int | None,
     ) -> None:
         self.io_loop = client.io_loop if client is not None else None
-        self.start_time = asyncio.get_event_loop().time()
+        self._loop = loop = asyncio.get_event_loop()
+        self.start_time = loop.time()
         self.start_wall_time = time.time()
         self.client = client
         self.request = request
@@ -295,9 +304,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self._origin: tuple[Any, ...] = ()
         self._reused = False
         self._got_headers = False
+        self._redirecting = False  # set by headers_received
         self._attempt = 0
-        task = asyncio.ensure_future(self.run())
-        task.add_done_callback(_log_task_error)
+        loop.create_task(self.run())
 
     # -- request ---------------------------------------------------------------
 
@@ -306,21 +315,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             await self._run()
         except Exception:
             if not self._handle_exception(*sys.exc_info()):
-                raise
+                # Logged here rather than by a done callback on every task.
+                gen_log.error("Error in HTTP client request", exc_info=True)
 
     async def _run(self) -> None:
         request = self.request
-        self.parsed = urllib.parse.urlsplit(request.url)
-        if self.parsed.scheme not in ("http", "https"):
-            raise ValueError(f"Unsupported url scheme: {request.url}")
-        netloc = self.parsed.netloc
-        if "@" in netloc:
-            netloc = netloc.rpartition("@")[2]
-        host, port = httputil.split_host_and_port(netloc)
-        if port is None:
-            port = 443 if self.parsed.scheme == "https" else 80
-        if re.match(r"^\[.*\]$", host):
-            host = host[1:-1]
+        self.parsed = parsed = urllib.parse.urlsplit(request.url)
+        host, port = _host_and_port(parsed.scheme, parsed.netloc, request.url)
         self.parsed_hostname = host
         if (
             request.method not in _SUPPORTED_METHODS
@@ -348,12 +349,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             request.allow_ipv6,
             request.network_interface,
         )
-        timeout = min(
-            (t for t in (request.connect_timeout, request.request_timeout) if t),
-            default=0,
-        )
+        timeout = _first_timeout(request)
         if request.request_timeout:
-            self._timeout = asyncio.get_event_loop().call_at(
+            self._timeout = self._loop.call_at(
                 self.start_time + request.request_timeout,
                 functools.partial(self._on_timeout, "during request"),
             )
@@ -381,7 +379,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                     f"got {request.network_interface!r}"
                 )
             source_ip = request.network_interface
-        loop = asyncio.get_event_loop()
+        loop = self._loop
         try:
             stream = await self.tcp_client.connect(
                 host,
@@ -408,11 +406,14 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self.stream = stream
         stream.set_close_callback(self.on_connection_close)
         headers = request.headers
-        if "Host" not in headers:
+        # Headers this client sets under their normalised names go straight
+        # into HTTPHeaders' dict (no name normalising per fetch).
+        hd = headers._d if headers.__class__ is httputil.HTTPHeaders else headers
+        if "Host" not in hd:
             netloc = self.parsed.netloc
-            headers["Host"] = netloc.rpartition("@")[2] if "@" in netloc else netloc
+            hd["Host"] = netloc.rpartition("@")[2] if "@" in netloc else netloc
         username, password = None, None
-        if self.parsed.username is not None:
+        if "@" in self.parsed.netloc and self.parsed.username is not None:
             username = urllib.parse.unquote(self.parsed.username)
             password = urllib.parse.unquote(self.parsed.password or "")
         elif request.auth_username is not None:
@@ -428,8 +429,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             headers["Authorization"] = "Basic " + token.decode("ascii")
         if request.user_agent:
             headers["User-Agent"] = request.user_agent
-        elif headers.get("User-Agent") is None:
-            headers["User-Agent"] = f"whirlwind/{version}"
+        elif "User-Agent" not in hd:
+            hd["User-Agent"] = _USER_AGENT
         if not request.allow_nonstandard_methods:
             body_expected = request.method in ("POST", "PATCH", "PUT")
             body_present = request.body is not None or request.body_producer is not None
@@ -447,23 +448,38 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if request.method == "POST" and "Content-Type" not in headers:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if request.decompress_response:
-            headers["Accept-Encoding"] = "gzip"
+            if hd.get("Accept-Encoding") != "gzip":
+                headers["Accept-Encoding"] = "gzip"
         path = (self.parsed.path or "/") + (
             ("?" + self.parsed.query) if self.parsed.query else ""
         )
         self.connection = conn = HTTP1Connection(
             stream,
             True,
-            HTTP1ConnectionParameters(
-                max_header_size=self.max_header_size,
-                max_body_size=self.max_body_size,
-                decompress=bool(request.decompress_response),
+            _params(
+                self.max_header_size,
+                self.max_body_size,
+                bool(request.decompress_response),
+                # A buffered body is joined whole anyway: read it in big
+                # pieces (a body up to 1 MiB is one read_bytes, delivered as
+                # one bytes object that is never copied again).  Streaming
+                # callbacks keep the usual 64 KiB pieces.
+                _BUFFERED_CHUNK
+                if request.streaming_callback is None
+                and self.max_buffer_size >= 2 * _BUFFERED_CHUNK
+                else _STREAMING_CHUNK,
             ),
             None,
         )
         conn.write_headers(httputil.RequestStartLine(request.method, path, ""), headers)
         attempt = self._attempt
         if request.expect_100_continue:
+            ok = await conn.read_response(self)
+        elif request.body_producer is None:
+            # The common case inline: no producer coroutine to wait for.
+            if request.body is not None:
+                conn.write(request.body)
+            conn.finish()
             ok = await conn.read_response(self)
         else:
             ok = await self._write_body(True)
@@ -527,17 +543,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     async def _fresh_attempt(self) -> None:
         try:
             ssl_options = self._get_ssl_options(self.parsed.scheme)
-            timeout = min(
-                (
-                    t
-                    for t in (
-                        self.request.connect_timeout,
-                        self.request.request_timeout,
-                    )
-                    if t
-                ),
-                default=0,
-            )
+            timeout = _first_timeout(self.request)
             _, host, port = self._origin[:3]
             stream = await self._connect(host, port, ssl_options, timeout)
             if stream is not None:
@@ -583,7 +589,11 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if self.final_callback is not None:
             final_callback = self.final_callback
             self.final_callback = None
-            asyncio.get_event_loop().call_soon(final_callback, response)
+            # Called directly, not on the next loop iteration: the client's
+            # callback only resolves the fetch Future (whose waiter runs
+            # later anyway) or schedules a classic callback, so a hop through
+            # the ready queue would only cost one more loop iteration.
+            final_callback(response)
 
     def _handle_exception(self, typ: Any, value: BaseException | None, tb: Any) -> bool:
         if self.final_callback is not None:
@@ -595,7 +605,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                     self.request,
                     599,
                     error=value,
-                    request_time=asyncio.get_event_loop().time() - self.start_time,
+                    request_time=self._loop.time() - self.start_time,
                     start_time=self.start_wall_time,
                 )
             )
@@ -621,7 +631,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self.code = first_line.code
         self.reason = first_line.reason
         self.headers = headers
-        if self._should_follow_redirect():
+        self._redirecting = self._should_follow_redirect()
+        if self._redirecting:
             return
         if self.request.header_callback is not None:
             self.request.header_callback("{} {} {}\r\n".format(*first_line))
@@ -643,8 +654,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     def finish(self) -> None:
         assert self.code is not None
         self._remove_timeout()
-        original_request = getattr(self.request, "original_request", self.request)
-        if self._should_follow_redirect():
+        original_request = (
+            getattr(self.request, "original_request", None) or self.request
+        )
+        if self._redirecting:
             self._redirect(original_request)
             return
         if self.request.streaming_callback:
@@ -656,7 +669,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self.code,
             reason=self.reason,
             headers=self.headers,
-            request_time=asyncio.get_event_loop().time() - self.start_time,
+            request_time=self._loop.time() - self.start_time,
             start_time=self.start_wall_time,
             buffer=buffer,
             effective_url=self.request.url,
@@ -724,7 +737,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         fut.add_done_callback(on_redirect_done)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if self._should_follow_redirect():
+        if self._redirecting:
             return None
         if self.request.streaming_callback is not None:
             return self.request.streaming_callback(chunk)
@@ -742,6 +755,63 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 self._handle_exception(type(error), error, None)
             else:
                 self._retry_or_fail(HTTPStreamClosedError("Connection closed"))
+
+
+def _first_timeout(request: HTTPRequest) -> float:
+    # The smaller of connect_timeout and request_timeout, ignoring unset
+    # (None or 0) ones; 0 when both are unset.
+    a = request.connect_timeout
+    b = request.request_timeout
+    if a and b:
+        return a if a < b else b
+    return a or b or 0
+
+
+# (scheme, netloc) -> (host, port): parsing the origin of the same few
+# servers again on every fetch is wasted work.  Bounded; cleared when full.
+_ORIGINS: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def _host_and_port(scheme: str, netloc: str, url: str) -> tuple[str, int]:
+    key = (scheme, netloc)
+    found = _ORIGINS.get(key)
+    if found is not None:
+        return found
+    if scheme not in ("http", "https"):
+        raise ValueError(f"Unsupported url scheme: {url}")
+    if "@" in netloc:
+        netloc = netloc.rpartition("@")[2]
+    host, port = httputil.split_host_and_port(netloc)
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if len(_ORIGINS) >= 256:
+        _ORIGINS.clear()
+    _ORIGINS[key] = (host, port)
+    return host, port
+
+
+_STREAMING_CHUNK = 65536
+# Not larger: a gzip body is decompressed this much at a time, and a bomb
+# must hit max_body_size before it can pile up much past it.
+_BUFFERED_CHUNK = 1 << 20
+
+
+@functools.lru_cache(maxsize=64)
+def _params(
+    max_header_size: int | None,
+    max_body_size: int | None,
+    decompress: bool,
+    chunk_size: int,
+) -> HTTP1ConnectionParameters:
+    # Never mutated by HTTP1Connection: one per distinct setting is shared.
+    return HTTP1ConnectionParameters(
+        max_header_size=max_header_size,
+        max_body_size=max_body_size,
+        decompress=decompress,
+        chunk_size=chunk_size,
+    )
 
 
 @functools.lru_cache(maxsize=16)
