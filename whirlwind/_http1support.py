@@ -30,6 +30,10 @@ class _HeaderInjectionError(httputil.HTTPOutputError, ValueError):
     """CR or LF in an outgoing start line or header (nothing was written)."""
 
 
+class _QuietError(Exception):
+    """A delegate raised; it was logged and the connection must close."""
+
+
 class _StatusError(httputil.HTTPInputError):
     """Bad input that deserves a specific status code (400 when raised plain)."""
 
