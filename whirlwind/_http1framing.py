@@ -188,7 +188,7 @@ class _BodyReader:
         if timeout is not None:
             if owner is self:
                 _Sweeper.add(self, timeout)
-            owner._deadline = asyncio.get_running_loop().time() + timeout
+            owner._deadline = self.stream._loop.time() + timeout
         owner._in_body = True
         try:
             if chunked:

@@ -241,7 +241,7 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
         if params.header_timeout is not None:
             if owner is self:
                 _Sweeper.add(self, params.header_timeout)
-            owner._deadline = asyncio.get_running_loop().time() + params.header_timeout
+            owner._deadline = stream._loop.time() + params.header_timeout
         if owner._corking:
             owner._flush()
         owner._idle = True
@@ -407,7 +407,7 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                 owner = self._owner or self
                 if owner._corking:
                     owner._flush()
-                self._finish_future = asyncio.get_running_loop().create_future()
+                self._finish_future = self.stream._loop.create_future()
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
             if is_client and self._disconnect_on_finish:
@@ -517,7 +517,7 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
             owner = self._owner or self
             if owner is self:
                 _Sweeper.add(self, _LINGER_SECONDS)
-            owner._deadline = asyncio.get_running_loop().time() + _LINGER_SECONDS
+            owner._deadline = stream._loop.time() + _LINGER_SECONDS
             drained = 0
             while drained < _LINGER_BYTES:
                 drained += len(await stream.read_bytes(65536, partial=True))
@@ -745,9 +745,7 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                 # one resolved Future (awaiting it returns at once).
                 fut = owner._done_future
                 if fut is None:
-                    fut = owner._done_future = (
-                        asyncio.get_running_loop().create_future()
-                    )
+                    fut = owner._done_future = self.stream._loop.create_future()
                     fut.set_result(None)
                 return fut  # type: ignore[no-any-return]
             owner._flush()  # keep the order, then write the big piece directly
