@@ -353,6 +353,9 @@ def _respond(
         ({"X-A\r\nEvil": "b"}, "OK"),
         ({"X-A": "ok"}, "OK\r\nSet-Cookie: evil=1"),
         ({"X-A": "ok"}, "OK\n"),
+        ({"X-A": "a\x00b"}, "OK"),
+        ({"X-A": "caf\u20ac"}, "OK"),
+        ({"X-\u0100": "b"}, "OK"),
     ],
 )
 def test_response_injection_refused(headers: dict[str, str], reason: str) -> None:
@@ -369,6 +372,39 @@ def test_response_injection_refused(headers: dict[str, str], reason: str) -> Non
     # Nothing from the refused head went out; the fallback answer did.
     assert code == 500 and body == b""
     assert "Set-Cookie" not in resp_headers and "X-A" not in resp_headers
+
+
+def test_response_head_bytes_exact() -> None:
+    # Repeated fields, latin-1 text and non-str values go out byte for byte.
+    def app(request: HTTPServerRequest) -> None:
+        h = HTTPHeaders({"Content-Length": "4", "X-Latin": "caf\xe9"})
+        h.add("Set-Cookie", "a=1")
+        h.add("Set-Cookie", "b=2")
+        h["X-Num"] = 7  # type: ignore[assignment]
+        h["X-Bytes"] = b"raw\xff"  # type: ignore[assignment]
+        request.connection.write_headers(  # type: ignore[union-attr]
+            ResponseStartLine("HTTP/1.1", 200, "OK"), h, b"body"
+        )
+        request.connection.finish()  # type: ignore[union-attr]
+
+    with serve(app) as st, connect(st.port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        data = b""
+        while not data.endswith(b"body"):
+            chunk = s.recv(65536)
+            assert chunk
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 200 OK" and body == b"body"
+    assert lines[1:3] == [b"Content-Length: 4", b"X-Latin: caf\xe9"]
+    assert lines[3:7] == [
+        b"Set-Cookie: a=1",
+        b"Set-Cookie: b=2",
+        b"X-Num: 7",
+        b"X-Bytes: raw\xff",
+    ]
+    assert lines[7].startswith(b"Date: ") and len(lines) == 8
 
 
 def test_chunked_response_with_trailers() -> None:

@@ -1,11 +1,13 @@
-"""The compiled HTTP/1 head reader: whirlwind._core.parse_head and read_http_head.
+"""The compiled HTTP/1 head reader and writer: parse_head, read_http_head, format_head.
 
 parse_head is checked against a table and, with Hypothesis, against the
 Python reference (whirlwind.http1connection._parse_head): the same start
 line and fields, or the same verdict (400 or 431).  read_http_head is
 checked through real socket pairs: whole heads, heads trickling in a byte at
 a time, pipelined heads with bodies and blank lines between them, and the
-max_bytes limit.
+max_bytes limit.  format_head is checked against its Python reference
+(whirlwind._http1support._format_head) with Hypothesis: the same bytes, or
+both refuse.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from hypothesis import strategies as st
 
 from tests._http_support import connect, read_response, serve
 from tests.conftest import Runner
-from whirlwind._core import HeaderFieldCountError, _find_head_end, parse_head
+from whirlwind._core import (
+    HeaderFieldCountError,
+    _find_head_end,
+    format_head,
+    parse_head,
+)
+from whirlwind._http1support import _format_head
 from whirlwind.http1connection import _parse_head
 from whirlwind.httputil import HTTPHeaders, HTTPInputError
 from whirlwind.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
@@ -207,6 +215,70 @@ def test_parse_head_matches_reference(data: bytes, max_count: int) -> None:
 @given(st.binary(min_size=1, max_size=60), st.integers(0, 4))
 def test_parse_head_matches_reference_on_bytes(data: bytes, max_count: int) -> None:
     assert compiled(data, max_count) == reference(data, max_count)
+
+
+# -- format_head: the compiled head writer against its Python reference -----------
+
+
+def format_compiled(first: bytes, fields: dict[str, Any], tail: bytes | None) -> Any:
+    try:
+        out = format_head(first, fields, tail)
+    except ValueError:
+        return "refused"
+    return out if out is not None else "declined"
+
+
+def format_reference(first: bytes, fields: dict[str, Any], tail: bytes | None) -> Any:
+    try:
+        return _format_head(first, fields, tail)
+    except ValueError:
+        return "refused"
+
+
+def test_format_head_table() -> None:
+    first = b"HTTP/1.1 200 OK\r\n"
+    assert format_head(first, {}, None) == first + b"\r\n"
+    assert format_head(first, {}, b"xy") == first + b"\r\nxy"
+    assert (
+        format_head(first, {"A": "1", "B": ["x", "y"], "C": []}, b"!")
+        == first + b"A: 1\r\nB: x\r\nB: y\r\n\r\n!"
+    )
+    assert format_head(first, {"X": "caf\xe9"}, None) == first + b"X: caf\xe9\r\n\r\n"
+    # Not plain str: declined (the caller formats those in Python).
+    for fields in ({"A": 1}, {"A": ["x", b"y"]}, {"A": b"x"}):
+        assert format_head(first, fields, None) is None
+    for fields in (
+        {"A": "x\ry"},
+        {"A": "x\ny"},
+        {"A": "x\x00y"},
+        {"A\n": "x"},
+        {"A": ["ok", "x\r\nB: evil"]},
+        {"A": "\u0100"},
+        {"\u20ac": "x"},
+    ):
+        with pytest.raises(ValueError):
+            format_head(first, fields, None)
+        with pytest.raises(ValueError):
+            _format_head(first, fields, None)
+
+
+_TEXT = st.text(
+    alphabet=st.sampled_from(list("aZ-: \t\r\n\x00\x7f\xe9\xff\u0100\u20ac")),
+    max_size=6,
+)
+_VALUE = st.one_of(_TEXT, st.lists(_TEXT, max_size=3))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.dictionaries(_TEXT, _VALUE, max_size=5),
+    st.one_of(st.none(), st.binary(max_size=8)),
+)
+def test_format_head_matches_reference(
+    fields: dict[str, Any], tail: bytes | None
+) -> None:
+    first = b"HTTP/1.1 200 OK\r\n"
+    assert format_compiled(first, fields, tail) == format_reference(first, fields, tail)
 
 
 # -- the resumable head-end scan ---------------------------------------------------

@@ -57,6 +57,7 @@ from typing import Any, cast
 
 from whirlwind import httputil
 from whirlwind._core import HeaderFieldCountError
+from whirlwind._core import format_head as _format_head_c
 from whirlwind._core import parse_head as _core_parse_head
 from whirlwind._http1framing import (
     _ERROR_RESPONSES,
@@ -74,8 +75,8 @@ from whirlwind._http1framing import (
 from whirlwind._http1support import (
     _close_after_flush,
     _closed_future,
+    _format_head,
     _GzipMessageDelegate,
-    _header_text,
     _HeaderInjectionError,
     _InContext,
     _QuietError,
@@ -686,51 +687,27 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                 self._expected_content_remaining = None
         if self._chunking_output:
             headers["Transfer-Encoding"] = "chunked"
-        lines = []
-        for n, v in headers._d.items():
-            if v.__class__ is str:
-                lines.append(f"{n}: {v}")
-            elif v.__class__ is list:
-                for item in v:
-                    lines.append(
-                        f"{n}: {item}"
-                        if item.__class__ is str
-                        else f"{n}: {_header_text(item)}"
-                    )
-            else:
-                lines.append(f"{n}: {_header_text(v)}")
-        if lines:
-            block = "\r\n".join(lines)
-            # Each separator adds exactly one CR and one LF; any other is
-            # injected by a name or value.
-            if (
-                block.count("\n") != len(lines) - 1
-                or block.count("\r") != len(lines) - 1
-            ):
-                raise _HeaderInjectionError("Illegal characters (CR or LF) in header")
-            try:
-                data = head + block.encode("latin1") + b"\r\n\r\n"
-            except UnicodeEncodeError as e:
-                raise _HeaderInjectionError(
-                    f"Header not encodable as latin-1: {e}"
-                ) from e
-        else:
-            data = head + b"\r\n"
+        # The body goes out in the same write when it fits the declared
+        # length (the common case); otherwise it is framed after the head.
+        tail = None
+        if chunk and chunk.__class__ is bytes and not self._chunking_output:
+            remaining = self._expected_content_remaining
+            if remaining is not None and len(chunk) <= remaining:
+                tail = chunk
+        try:
+            data = _format_head_c(head, headers._d, tail)
+        except ValueError as e:
+            raise _HeaderInjectionError(str(e)) from None
+        if data is None:
+            data = _format_head(head, headers._d, tail)
         self._response_started = True
         stream = self.stream
         if stream is None or stream.closed():
             return _closed_future()
-        if chunk:
-            remaining = self._expected_content_remaining
-            if (
-                not self._chunking_output
-                and remaining is not None
-                and len(chunk) <= remaining
-            ):
-                self._expected_content_remaining = remaining - len(chunk)
-                data += chunk
-            else:
-                data += self._format_chunk(chunk)
+        if tail is not None:
+            self._expected_content_remaining -= len(tail)  # type: ignore[operator]
+        elif chunk:
+            data += self._format_chunk(chunk)
         return self._send(data)
 
     def _send(self, data: bytes) -> asyncio.Future[None]:

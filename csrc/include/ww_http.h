@@ -294,4 +294,24 @@ ww_http_next_field(const char *buf, Py_ssize_t len, Py_ssize_t *pos,
     }
 }
 
+/*
+ * Writing.  A response (or request) head is written by the caller in two
+ * passes over its fields: the first measures and checks them, the second
+ * copies them into one new bytes object.  ww_http_out_bad() is the check:
+ * the offset of the first CR, LF or NUL in b[0:n] (bytes that would let a
+ * name or value end the line or the head early: header injection), or -1.
+ */
+static inline Py_ssize_t
+ww_http_out_bad(const unsigned char *b, Py_ssize_t n)
+{
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = b[i];
+        if (c <= '\r' && (c == '\r' || c == '\n' || c == 0)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 #endif /* WW_HTTP_H */

@@ -22,6 +22,7 @@ cdef extern from "ww_http.h" nogil:
                            Py_ssize_t *lines)
     int ww_http_next_field(const char *buf, Py_ssize_t len, Py_ssize_t *pos,
                            ww_http_field_t *f)
+    Py_ssize_t ww_http_out_bad(const unsigned char *b, Py_ssize_t n)
 
 # A dict sized for n items (one allocation instead of growing); private in
 # CPython, so only where it is known to exist.

@@ -1,4 +1,4 @@
-# HTTP/1 head reading and splitting: parse_head() and the stream's K_HEAD reads.
+# HTTP/1 heads: parse_head(), the stream's K_HEAD reads, and format_head().
 #
 # Theory of operation
 # -------------------
@@ -20,12 +20,24 @@
 # normalised name to a str, or a list of str when repeated, and _joined
 # caches joined values), with the same results and error classes as the
 # Python reference, whirlwind.http1connection._parse_head.
+#
+# Writing (format_head).  Two passes over the fields: the first checks each
+# name and value (exact str, latin-1, no CR/LF/NUL) and adds up the size,
+# the second copies them into one bytes object of that size, with the
+# start line before and the body after: one allocation, no Python loop.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_SetDefault, PyDict_SetItem
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Next, PyDict_SetDefault, PyDict_SetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
-from cpython.unicode cimport PyUnicode_DecodeLatin1
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_KIND,
+    PyUnicode_CheckExact,
+    PyUnicode_DecodeLatin1,
+    PyUnicode_GET_LENGTH,
+    PyUnicode_KIND,
+)
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
@@ -274,6 +286,100 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
             else:
                 (<list>old).append(value)
     return start_line, _new_headers(d)
+
+
+# -- format_head -----------------------------------------------------------------
+
+cdef Py_ssize_t _out_len(object s, object name) except -2:
+    # The length of s written as latin-1, or -1 if s is not exactly a str
+    # (format_head then declines).  CR, LF, NUL or a character past U+00FF
+    # raise ValueError naming the field.
+    if not PyUnicode_CheckExact(s):
+        return -1
+    if PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND:
+        # Canonical strs use the narrowest kind: a wider one holds a
+        # character latin-1 cannot encode.
+        raise ValueError("Header not encodable as latin-1: %r" % (name,))
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
+    if ww_http_out_bad(<const unsigned char *>PyUnicode_DATA(s), n) >= 0:
+        raise ValueError("Illegal characters (CR, LF or NUL) in header %r" % (name,))
+    return n
+
+
+cdef inline char *_put_field(char *p, object name, object value) noexcept:
+    # "name: value\r\n"; both were checked by _out_len (1-byte kind).
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(name)
+    memcpy(p, PyUnicode_DATA(name), n)
+    p += n
+    p[0] = 58   # ':'
+    p[1] = 32   # ' '
+    p += 2
+    n = PyUnicode_GET_LENGTH(value)
+    memcpy(p, PyUnicode_DATA(value), n)
+    p += n
+    p[0] = 13
+    p[1] = 10
+    return p + 2
+
+
+def format_head(bytes first not None, dict fields not None, bytes tail=None):
+    """``first`` + one ``Name: value`` line per field + an empty line + ``tail``.
+
+    ``first`` is the start line with its CRLF; ``fields`` maps names to a
+    str, or to a list of str for a repeated field (HTTPHeaders._d).
+    Returns None if a name, value or item is not exactly a str (the caller
+    formats those in Python).  Raises ValueError, before anything is built,
+    for CR, LF or NUL in a name or value, or a character latin-1 cannot
+    encode.  The Python reference is whirlwind._http1support._format_head.
+    """
+    cdef Py_ssize_t total = PyBytes_GET_SIZE(first) + 2
+    cdef Py_ssize_t pos = 0, n, i, m, k
+    cdef PyObject *key
+    cdef PyObject *val
+    cdef char *p
+    if tail is not None:
+        total += PyBytes_GET_SIZE(tail)
+    # Pass 1: check and measure.  No Python code runs between the passes,
+    # so the dict and its lists cannot change under us.
+    while PyDict_Next(fields, &pos, &key, &val):
+        if type(<object>val) is list:
+            m = PyList_GET_SIZE(<object>val)
+            if m == 0:
+                continue        # no line, so nothing to check
+            n = _out_len(<object>key, <object>key)
+            if n < 0:
+                return None
+            for i in range(m):
+                k = _out_len(<object>PyList_GET_ITEM(<object>val, i), <object>key)
+                if k < 0:
+                    return None
+                total += n + k + 4
+        else:
+            n = _out_len(<object>key, <object>key)
+            k = _out_len(<object>val, <object>key)
+            if n < 0 or k < 0:
+                return None
+            total += n + k + 4
+    # Pass 2: copy into one new bytes object.
+    out = PyBytes_FromStringAndSize(NULL, total)
+    p = PyBytes_AS_STRING(out)
+    n = PyBytes_GET_SIZE(first)
+    memcpy(p, PyBytes_AS_STRING(first), n)
+    p += n
+    pos = 0
+    while PyDict_Next(fields, &pos, &key, &val):
+        if type(<object>val) is list:
+            m = PyList_GET_SIZE(<object>val)
+            for i in range(m):
+                p = _put_field(p, <object>key, <object>PyList_GET_ITEM(<object>val, i))
+        else:
+            p = _put_field(p, <object>key, <object>val)
+    p[0] = 13
+    p[1] = 10
+    p += 2
+    if tail is not None:
+        memcpy(p, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail))
+    return out
 
 
 cdef Py_ssize_t _head_read_pos(_Stream s) except -2:
