@@ -175,6 +175,38 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
     exposed as ``connection.context`` (servers use it for the peer address).
     """
 
+    # Per-message state starts at these class-level values: an instance
+    # stores only what differs, so the per-request connection a server
+    # makes (`_server_conn`) costs a handful of stores.  All are immutable.
+    is_client = False
+    context: object | None = None
+    no_keep_alive = False
+    _body_timeout: float | None = None
+    _write_finished = False
+    _read_finished = False
+    _body_pending = False
+    _finish_future: asyncio.Future[None] | None = None
+    _disconnect_on_finish = False
+    _close_callback: Callable[[], None] | None = None
+    _request_start_line: httputil.RequestStartLine | None = None
+    _response_start_line: httputil.ResponseStartLine | None = None
+    _request_headers: httputil.HTTPHeaders | None = None
+    _chunking_output = False
+    _expected_content_remaining: int | None = None
+    _pending_write: Any = None
+    _response_started = False
+    # The object whose _deadline the sweeper watches: the server connection
+    # on servers; None on clients, where it is this object (not stored, so a
+    # client connection is no reference cycle).
+    _owner: Any = None
+    _deadline = 0.0
+    _in_body = False
+    _idle = False
+    _draining = False
+    _corking = False  # only server connections cork
+    #: Trailer fields of a chunked body that was read, if any.
+    trailers: httputil.HTTPHeaders | None = None
+
     def __init__(
         self,
         stream: IOStream,
@@ -195,30 +227,6 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
             else stream.max_buffer_size
         )
         self._body_timeout = params.body_timeout
-        self._write_finished = False
-        self._read_finished = False
-        self._body_pending = False
-        self._finish_future: asyncio.Future[None] | None = None
-        self._disconnect_on_finish = False
-        self._close_callback: Callable[[], None] | None = None
-        self._request_start_line: httputil.RequestStartLine | None = None
-        self._response_start_line: httputil.ResponseStartLine | None = None
-        self._request_headers: httputil.HTTPHeaders | None = None
-        self._chunking_output = False
-        self._expected_content_remaining: int | None = None
-        self._pending_write: Any = None
-        self._response_started = False
-        # The object whose _deadline the sweeper watches: the server
-        # connection on servers; None on clients, where it is this object
-        # (not stored, so a client connection is no reference cycle).
-        self._owner: Any = None
-        self._deadline = 0.0
-        self._in_body = False
-        self._idle = False
-        self._draining = False
-        self._corking = False  # only server connections cork
-        #: Trailer fields of a chunked body that was read, if any.
-        self.trailers: httputil.HTTPHeaders | None = None
 
     # -- reading -----------------------------------------------------------
 
@@ -892,11 +900,28 @@ class HTTP1ServerConnection:
             )
         burst = 0
         decompress = params.decompress
+        new_conn = object.__new__
+        context = self.context
+        max_body = params.max_body_size
+        no_keep_alive = params.no_keep_alive
+        body_timeout = params.body_timeout
         last: HTTP1Connection | None = None
         try:
             while not self._draining:
-                conn = HTTP1Connection(stream, False, params, self.context)
+                # HTTP1Connection(stream, False, params, context), storing
+                # only what differs from the class-level defaults.
+                conn = new_conn(HTTP1Connection)
+                conn.stream = stream
+                conn.params = params
+                conn.context = context
                 conn._owner = self
+                conn._max_body_size = (
+                    max_body if max_body is not None else stream.max_buffer_size
+                )
+                if no_keep_alive:
+                    conn.no_keep_alive = True
+                if body_timeout is not None:
+                    conn._body_timeout = body_timeout
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     ok = await (
