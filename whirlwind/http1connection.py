@@ -633,88 +633,111 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
         """Write the head, plus ``chunk`` as body data in the same write.
 
         Raises `ValueError` (an `.HTTPOutputError` too) if the start line or
-        a header holds CR or LF; nothing is written then.
+        a header holds CR, LF or NUL, or text latin-1 cannot encode; nothing
+        is written then.
         """
         if self.is_client:
-            req = cast(httputil.RequestStartLine, start_line)
-            self._request_start_line = req
-            first = f"{req.method} {req.path} HTTP/1.1"
-            if (
-                "\r" in first
-                or "\n" in first
-                or req.path.count(" ")
-                or not _TOKEN(req.method)
-            ):
-                raise _HeaderInjectionError(f"Illegal request line {first!r}")
-            head = first.encode("latin1") + b"\r\n"
-            self._chunking_output = (
-                req.method in ("POST", "PUT", "PATCH")
-                and "Content-Length" not in headers._d
-            )
-            self._expected_content_remaining = None
-        else:
-            resp: httputil.ResponseStartLine = start_line  # type: ignore[assignment]
-            request = self._request_start_line
-            assert request is not None
-            if self._owner._draining:
-                self._disconnect_on_finish = True
-            head = _status_lines.get((resp.code, resp.reason)) or _status_line(
-                resp.code, resp.reason
-            )
-            self._response_start_line = resp
-            code = resp.code
-            d = headers._d
-            self._chunking_output = (
-                request.version == "HTTP/1.1"
-                and request.method != "HEAD"
+            return self._write_request_head(start_line, headers, chunk)  # type: ignore[arg-type]
+        resp: httputil.ResponseStartLine = start_line  # type: ignore[assignment]
+        request = self._request_start_line
+        assert request is not None
+        code = resp.code
+        head = _status_lines.get((code, resp.reason)) or _status_line(code, resp.reason)
+        self._response_start_line = resp
+        d = headers._d
+        method = request.method
+        if self._owner._draining or (self._body_pending and not self._read_finished):
+            # Draining, or answering before the body was read: we will close.
+            self._disconnect_on_finish = True
+        if request.version == "HTTP/1.1":
+            if self._disconnect_on_finish:
+                headers["Connection"] = "close"
+            chunking = (
+                "Content-Length" not in d
+                and method != "HEAD"
                 and code not in (204, 304)
                 and not 100 <= code < 200
-                and "Content-Length" not in d
                 and "Transfer-Encoding" not in d
             )
-            if not self._read_finished and self._body_pending:
-                # Answering before the body was read: we will close.
-                self._disconnect_on_finish = True
-            if request.version == "HTTP/1.1":
-                if self._disconnect_on_finish:
-                    headers["Connection"] = "close"
-            elif not self._disconnect_on_finish:
+        else:
+            if not self._disconnect_on_finish:
                 headers["Connection"] = "Keep-Alive"
-            if "Date" not in d:
-                d["Date"] = http_date()
-            if request.method == "HEAD" or code == 304:
-                self._expected_content_remaining = 0
-            elif "Content-Length" in d:
-                cl = d["Content-Length"]
-                self._expected_content_remaining = (
-                    int(cl)  # type: ignore[arg-type]
-                    if cl.__class__ is str and cl.isdigit() and cl.isascii()
-                    else parse_int(headers["Content-Length"])
-                )
+            chunking = False
+        if "Date" not in d:
+            d["Date"] = http_date()
+        if method == "HEAD" or code == 304:
+            remaining: int | None = 0
+        else:
+            cl = d.get("Content-Length")
+            if cl is None:
+                remaining = None
+            elif cl.__class__ is str and cl.isdigit() and cl.isascii():  # type: ignore[union-attr]
+                remaining = int(cl)  # type: ignore[arg-type]
             else:
-                self._expected_content_remaining = None
-        if self._chunking_output:
-            headers["Transfer-Encoding"] = "chunked"
-        # The body goes out in the same write when it fits the declared
-        # length (the common case); otherwise it is framed after the head.
+                remaining = parse_int(headers["Content-Length"])
         tail = None
-        if chunk and chunk.__class__ is bytes and not self._chunking_output:
-            remaining = self._expected_content_remaining
-            if remaining is not None and len(chunk) <= remaining:
+        if chunking:
+            self._chunking_output = True
+            headers["Transfer-Encoding"] = "chunked"
+        elif chunk and remaining is not None and chunk.__class__ is bytes:
+            # The body goes out in the same write when it fits the declared
+            # length (the common case); otherwise it is checked and framed
+            # after the head.
+            if len(chunk) <= remaining:
                 tail = chunk
+                remaining -= len(chunk)
         try:
-            data = _format_head_c(head, headers._d, tail)
+            data = _format_head_c(head, d, tail)
         except ValueError as e:
             raise _HeaderInjectionError(str(e)) from None
         if data is None:
-            data = _format_head(head, headers._d, tail)
+            data = _format_head(head, d, tail)
+        self._response_started = True
+        stream = self.stream
+        if stream is None or stream.closed():
+            if tail is not None:
+                remaining += len(tail)  # type: ignore[operator]
+            self._expected_content_remaining = remaining
+            return _closed_future()
+        self._expected_content_remaining = remaining
+        if chunk and tail is None:
+            data += self._format_chunk(chunk)
+        return self._send(data)
+
+    def _write_request_head(
+        self,
+        req: httputil.RequestStartLine,
+        headers: httputil.HTTPHeaders,
+        chunk: bytes | None,
+    ) -> asyncio.Future[None]:
+        self._request_start_line = req
+        first = f"{req.method} {req.path} HTTP/1.1"
+        if (
+            "\r" in first
+            or "\n" in first
+            or req.path.count(" ")
+            or not _TOKEN(req.method)
+        ):
+            raise _HeaderInjectionError(f"Illegal request line {first!r}")
+        head = first.encode("latin1") + b"\r\n"
+        self._chunking_output = chunking = (
+            req.method in ("POST", "PUT", "PATCH")
+            and "Content-Length" not in headers._d
+        )
+        self._expected_content_remaining = None
+        if chunking:
+            headers["Transfer-Encoding"] = "chunked"
+        try:
+            data = _format_head_c(head, headers._d, None)
+        except ValueError as e:
+            raise _HeaderInjectionError(str(e)) from None
+        if data is None:
+            data = _format_head(head, headers._d, None)
         self._response_started = True
         stream = self.stream
         if stream is None or stream.closed():
             return _closed_future()
-        if tail is not None:
-            self._expected_content_remaining -= len(tail)  # type: ignore[operator]
-        elif chunk:
+        if chunk:
             data += self._format_chunk(chunk)
         return self._send(data)
 
