@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -26,12 +27,14 @@ from tests.conftest import Runner
 from whirlwind._core import (
     HeaderFieldCountError,
     _find_head_end,
+    _http_date_at,
     format_head,
+    http_date,
     parse_head,
 )
 from whirlwind._http1support import _format_head
 from whirlwind.http1connection import _parse_head
-from whirlwind.httputil import HTTPHeaders, HTTPInputError
+from whirlwind.httputil import HTTPHeaders, HTTPInputError, format_timestamp
 from whirlwind.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
 Verdict = tuple[str, dict[str, Any]] | str
@@ -279,6 +282,23 @@ def test_format_head_matches_reference(
 ) -> None:
     first = b"HTTP/1.1 200 OK\r\n"
     assert format_compiled(first, fields, tail) == format_reference(first, fields, tail)
+
+
+# -- the Date header --------------------------------------------------------------
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(-(10**10), 253402300799))
+def test_http_date_matches_format_timestamp(t: int) -> None:
+    assert _http_date_at(t) == format_timestamp(t)
+
+
+def test_http_date_is_now() -> None:
+    before = int(time.time())
+    value = http_date()
+    after = int(time.time())
+    assert value in {format_timestamp(t) for t in range(before, after + 1)}
+    assert http_date() is http_date() or http_date() != value  # cached per second
 
 
 # -- the resumable head-end scan ---------------------------------------------------

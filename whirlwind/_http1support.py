@@ -3,7 +3,7 @@ deadline sweep, gzip decoding of bodies and the inline-handler trampoline.
 
 Contents:
 
-* `http_date` / `_status_line`: cached pieces of response heads.
+* `http_date` (compiled) / `_status_line`: cached pieces of response heads.
 * `_Sweeper`: one timer per loop that closes connections past their deadline.
 * `_GzipMessageDelegate`: bounded ``Content-Encoding: gzip`` decoding.
 * `_InContext`: carry on a coroutine already stepped once, in its own context.
@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import time
 import zlib
 from collections.abc import Awaitable
 from typing import Any
 
 from whirlwind import httputil
+from whirlwind._core import http_date as http_date  # compiled, cached per second
 from whirlwind.iostream import IOStream, StreamClosedError
 
 gen_log = logging.getLogger("whirlwind.general")
@@ -45,21 +45,6 @@ class _StatusError(httputil.HTTPInputError):
 
 
 # -- cached pieces of responses ---------------------------------------------------
-
-_date_second = -1
-_date_value = ""
-
-
-def http_date() -> str:
-    """The current time as an HTTP date, recomputed at most once a second."""
-    global _date_second, _date_value
-    now = time.time()
-    sec = int(now)
-    if sec != _date_second:
-        _date_value = httputil.format_timestamp(now)
-        _date_second = sec
-    return _date_value
-
 
 _status_lines: dict[tuple[int, str], bytes] = {}
 

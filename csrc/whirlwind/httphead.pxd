@@ -23,6 +23,8 @@ cdef extern from "ww_http.h" nogil:
     int ww_http_next_field(const char *buf, Py_ssize_t len, Py_ssize_t *pos,
                            ww_http_field_t *f)
     Py_ssize_t ww_http_out_bad(const unsigned char *b, Py_ssize_t n)
+    const int WW_HTTP_DATE_LEN
+    void ww_http_format_date(long long t, char *out)
 
 # A dict sized for n items (one allocation instead of growing); private in
 # CPython, so only where it is known to exist.

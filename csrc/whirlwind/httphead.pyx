@@ -40,6 +40,7 @@ from cpython.unicode cimport (
 )
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
+from libc.time cimport time as c_time
 
 import types as _types
 
@@ -380,6 +381,32 @@ def format_head(bytes first not None, dict fields not None, bytes tail=None):
     if tail is not None:
         memcpy(p, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail))
     return out
+
+
+# -- the Date header -------------------------------------------------------------
+
+cdef long long _date_second = -1
+cdef object _date_value = None
+
+
+def http_date():
+    """The current time as an HTTP date (``Sun, 06 Nov 1994 08:49:37 GMT``).
+
+    Formatted at most once a second; between those, a cached str.
+    """
+    global _date_second, _date_value
+    cdef long long now = <long long>c_time(NULL)
+    if now != _date_second:
+        _date_value = _http_date_at(now)
+        _date_second = now
+    return _date_value
+
+
+def _http_date_at(long long t):
+    """The HTTP date of POSIX time ``t`` (whole seconds), for tests."""
+    cdef char buf[32]
+    ww_http_format_date(t, buf)
+    return PyUnicode_DecodeLatin1(buf, WW_HTTP_DATE_LEN, NULL)
 
 
 cdef Py_ssize_t _head_read_pos(_Stream s) except -2:
