@@ -242,30 +242,10 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
             )
         return self._read_message(delegate)
 
-    async def _wait_head(self, fut: asyncio.Future[bytes]) -> bytes:
-        # The head is not buffered yet: the connection is idle until it is.
-        stream = self.stream
-        params = self.params
-        owner: Any = self._owner or self
-        if params.header_timeout is not None:
-            if owner is self:
-                _Sweeper.add(self, params.header_timeout)
-            owner._deadline = stream._loop.time() + params.header_timeout
-        if owner._corking:
-            owner._flush()
-        owner._idle = True
-        if owner._draining:
-            stream.close()
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            del fut  # see _read_message
-            owner._deadline = 0.0
-            owner._idle = False
-
     async def _read_message(
         self, delegate: httputil.HTTPMessageDelegate, num_1xx: int = 0
     ) -> bool:
+        owner: Any
         need_delegate_close = False
         is_client = self.is_client
         try:
@@ -275,7 +255,27 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                 # A head already buffered (pipelining) costs no coroutine.
                 fut = self.stream.read_http_head(self.params.max_header_size)
                 try:
-                    data = fut.result() if fut.done() else await self._wait_head(fut)
+                    if fut.done():
+                        data = fut.result()
+                    else:
+                        # Not buffered yet: the connection is idle until it
+                        # is (inline: no extra coroutine per keep-alive wait).
+                        owner = self._owner or self
+                        header_timeout = self.params.header_timeout
+                        if header_timeout is not None:
+                            if owner is self:
+                                _Sweeper.add(self, header_timeout)
+                            owner._deadline = self.stream._loop.time() + header_timeout
+                        if owner._corking:
+                            owner._flush()
+                        owner._idle = True
+                        if owner._draining:
+                            self.stream.close()
+                        try:
+                            data = await fut
+                        finally:
+                            owner._deadline = 0.0
+                            owner._idle = False
                 finally:
                     # A failed read's exception refers to this frame: keeping
                     # the Future here too would make a reference cycle.
@@ -325,7 +325,7 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                 else None
             )
             self._body_pending = bool(chunked or content_length)
-            owner: Any = self._owner or self
+            owner = self._owner or self
             if owner._corking and self._body_pending:
                 # Reading a body may wait for the network: answers to the
                 # earlier requests must not wait with it.
