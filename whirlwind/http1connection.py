@@ -112,6 +112,7 @@ _LINGER_BYTES = 1 << 20
 _LINGER_SECONDS = 2.0
 
 _CoroutineType = types.CoroutineType
+_request_lines = httputil._REQUEST_LINES
 
 
 class HTTP1ConnectionParameters:
@@ -302,7 +303,10 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                     resp.version, headers
                 )
             else:
-                req = httputil.parse_request_start_line(start_line_str)
+                # httputil's cache of valid request lines, then the parser.
+                req = _request_lines.get(
+                    start_line_str
+                ) or httputil.parse_request_start_line(start_line_str)
                 self._request_start_line = start_line = req
                 self._request_headers = headers
                 version = req.version
@@ -990,7 +994,11 @@ class HTTP1ServerConnection:
                     burst += 1
                     if burst >= _PIPELINE_BURST:
                         burst = 0
-                        await asyncio.sleep(0)
+                        # Fairness: let other connections run before the
+                        # next buffered request.  With nothing buffered the
+                        # next read waits for the poller anyway.
+                        if stream._read_buffer_size:
+                            await asyncio.sleep(0)
         finally:
             if self._corking:
                 self._flush()
