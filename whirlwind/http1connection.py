@@ -112,6 +112,7 @@ _LINGER_BYTES = 1 << 20
 _LINGER_SECONDS = 2.0
 
 _CoroutineType = types.CoroutineType
+_copy_context = contextvars.copy_context
 _request_lines = httputil._REQUEST_LINES
 
 
@@ -314,9 +315,9 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                     self._disconnect_on_finish = not self._can_keep_alive(
                         version, headers
                     )
-                else:
+                elif version != "HTTP/1.1":
                     # The common case, decided inline (see _can_keep_alive).
-                    self._disconnect_on_finish = version != "HTTP/1.1"
+                    self._disconnect_on_finish = True
             # Framing is checked before the delegate sees anything.
             hd = headers._d
             chunked = "Transfer-Encoding" in hd and _transfer_chunked(headers, version)
@@ -328,16 +329,18 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                 if "Content-Length" in hd
                 else None
             )
-            self._body_pending = bool(chunked or content_length)
-            owner = self._owner or self
-            if owner._corking and self._body_pending:
-                # Reading a body may wait for the network: answers to the
-                # earlier requests must not wait with it.
-                owner._flush()
+            if chunked or content_length:
+                self._body_pending = True
+                owner = self._owner or self
+                if owner._corking:
+                    # Reading a body may wait for the network: answers to
+                    # the earlier requests must not wait with it.
+                    owner._flush()
             need_delegate_close = True
             try:
                 ret = delegate.headers_received(start_line, headers)
                 if ret is not None:
+                    owner = self._owner or self
                     if owner._corking:
                         owner._flush()
                     await ret
@@ -402,9 +405,15 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                             await ret
                     else:
                         need_delegate_close = False
-                        pending = self._run_handler(delegate)
-                        if pending is not None:
-                            await pending
+                        # self._run_handler(delegate), its common part inline.
+                        owner = self._owner or self
+                        owner._corking = True
+                        ctx = _copy_context()
+                        ret = ctx.run(delegate.finish)
+                        if ret is not None:
+                            pending = self._handler_returned(owner, ret, ctx)
+                            if pending is not None:
+                                await pending
                 except httputil.HTTPInputError:
                     raise
                 except Exception as e:
@@ -450,7 +459,8 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                     delegate.on_connection_close()
                 except Exception:
                     app_log.error("Uncaught exception", exc_info=True)
-            self._close_callback = None
+            if self._close_callback is not None:
+                self._close_callback = None
             if self.stream is not None and not self.is_client:
                 self.stream.set_close_callback(None)
 
@@ -470,10 +480,16 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
         """
         owner: Any = self._owner or self
         owner._corking = True
-        ctx = contextvars.copy_context()
+        ctx = _copy_context()
         ret = ctx.run(delegate.finish)
         if ret is None:
             return None
+        return self._handler_returned(owner, ret, ctx)
+
+    def _handler_returned(
+        self, owner: Any, ret: Any, ctx: contextvars.Context
+    ) -> Awaitable[None] | None:
+        # The rest of _run_handler, for a finish() that returned something.
         if type(ret) is _CoroutineType:
             try:
                 first = ctx.run(ret.send, None)
@@ -706,6 +722,21 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
         self._expected_content_remaining = remaining
         if chunk and tail is None:
             data += self._format_chunk(chunk)
+        owner = self._owner
+        if (
+            owner is not None
+            and owner._corking
+            and owner._cork_size + len(data) <= _CORK_MAX
+        ):
+            # self._send(data), its corking case inline.
+            owner._cork.append(data)
+            owner._cork_size += len(data)
+            owner._cork_conn = self
+            fut = owner._done_future
+            if fut is None:
+                fut = owner._done_future = self.stream._loop.create_future()
+                fut.set_result(None)
+            return fut  # type: ignore[no-any-return]
         return self._send(data)
 
     def _write_request_head(
