@@ -370,6 +370,83 @@ def test_read_http_head_buffered_is_done_at_once(run: Runner) -> None:
     run(main())
 
 
+async def _armed_pair() -> tuple[IOStream, IOStream]:
+    # After a first read, read interest stays armed: later data is buffered
+    # without a pending read, which is what take_http_head looks at.
+    a, b = await _pair()
+    await a.write(b"!")
+    assert await b.read_bytes(1) == b"!"
+    return a, b
+
+
+async def _fill(a: IOStream, b: IOStream, data: bytes) -> None:
+    # Send data and wait until b has buffered all of it.
+    want = b._read_buffer_size + len(data)
+    await a.write(data)
+    for _ in range(5000):
+        if b._read_buffer_size >= want:
+            return
+        await asyncio.sleep(0.001 if _ > 100 else 0)
+    raise AssertionError("data never arrived")
+
+
+def test_take_http_head(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await _armed_pair()
+        assert b.take_http_head(1000, 100) is None  # empty buffer
+        await _fill(a, b, b"\r\n" + HEAD1 + b"hello" + b"\r\n" + HEAD2 + b"GET /c HT")
+        # Blank lines before a head are skipped; the head is split in place.
+        line, headers = b.take_http_head(1000, 100)
+        assert line == "POST /a HTTP/1.1"
+        assert dict(headers._d) == {"Host": "x", "Content-Length": "5"}
+        assert await b.read_bytes(5) == b"hello"
+        line, headers = b.take_http_head(1000, 100)
+        assert line == "GET /b HTTP/1.1" and dict(headers._d) == {"Host": "x"}
+        # An incomplete head: None, and nothing consumed.
+        size = b._read_buffer_size
+        assert b.take_http_head(1000, 100) is None
+        assert b._read_buffer_size == size
+        # With a read pending, take_http_head stays out of its way.
+        f = b.read_http_head(1000)
+        assert b.take_http_head(1000, 100) is None
+        await a.write(b"TP/1.1\r\n\r\n")
+        assert await f == b"GET /c HTTP/1.1\r\n\r\n"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_take_http_head_limits(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await _armed_pair()
+        big = GET + b"X: " + b"a" * 200 + b"\r\n\r\n"
+        many = GET + b"".join(b"H%d: v\r\n" % i for i in range(5)) + b"\r\n"
+        bad = GET + b"A: b\x00c\r\n\r\n"
+        await _fill(a, b, many + bad + b"\r\n" + big)
+        # Too many fields: parse_head's verdict, and the head is consumed.
+        with pytest.raises(HeaderFieldCountError):
+            b.take_http_head(1000, 4)
+        # A malformed field: HTTPInputError, the head consumed as well.
+        with pytest.raises(HTTPInputError):
+            b.take_http_head(1000, 100)
+        assert b._read_buffer_size == 2 + len(big)
+        # A head longer than max_bytes is left for read_http_head to report.
+        assert b.take_http_head(50, 100) is None
+        assert b._read_buffer_size == 2 + len(big)
+        with pytest.raises(UnsatisfiableReadError):
+            await b.read_http_head(50)
+        # Within the limit it is taken (the blank line counts against it).
+        line, _ = b.take_http_head(len(big) + 2, 100)
+        assert line == "GET / HTTP/1.1"
+        await _fill(a, b, b"\r\n\r\n")
+        assert b.take_http_head(1000, 100) is None  # only blank lines
+        a.close()
+        b.close()
+
+    run(main())
+
+
 @pytest.mark.parametrize("data", [HEAD1, HEAD2, b"\r\n\n" + HEAD1, GET + b"A: b\n\r\n"])
 def test_read_http_head_byte_at_a_time(run: Runner, data: bytes) -> None:
     async def main() -> None:

@@ -226,6 +226,9 @@ class _Stream(IOSink):
         callback: Callable[[bytes], object] | None = None,
     ) -> Any: ...
     def read_http_head(self, max_bytes: int | None = None) -> Any: ...  # head branch
+    def take_http_head(
+        self, max_bytes: int | None, max_count: int
+    ) -> tuple[str, HTTPHeaders] | None: ...
     def read_bytes(
         self,
         num_bytes: int,

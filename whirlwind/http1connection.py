@@ -252,36 +252,44 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
         is_client = self.is_client
         try:
             try:
-                # Compiled: blank lines before the head are skipped and its
-                # end is found by a resumable C scan (_core.read_http_head).
-                # A head already buffered (pipelining) costs no coroutine.
-                fut = self.stream.read_http_head(self.params.max_header_size)
-                try:
-                    if fut.done():
-                        data = fut.result()
-                    else:
-                        # Not buffered yet: the connection is idle until it
-                        # is (inline: no extra coroutine per keep-alive wait).
-                        owner = self._owner or self
-                        header_timeout = self.params.header_timeout
-                        if header_timeout is not None:
-                            if owner is self:
-                                _Sweeper.add(self, header_timeout)
-                            owner._deadline = self.stream._loop.time() + header_timeout
-                        if owner._corking:
-                            owner._flush()
-                        owner._idle = True
-                        if owner._draining:
-                            self.stream.close()
-                        try:
-                            data = await fut
-                        finally:
-                            owner._deadline = 0.0
-                            owner._idle = False
-                finally:
-                    # A failed read's exception refers to this frame: keeping
-                    # the Future here too would make a reference cycle.
-                    del fut
+                # Compiled: a head already buffered (pipelining) is split in
+                # place, with no Future and no coroutine switch; otherwise
+                # read_http_head skips blank lines before the head and finds
+                # its end with a resumable C scan.
+                stream = self.stream
+                params = self.params
+                head = stream.take_http_head(
+                    params.max_header_size, params.max_header_count
+                )
+                if head is None:
+                    fut = stream.read_http_head(params.max_header_size)
+                    try:
+                        if fut.done():
+                            data = fut.result()
+                        else:
+                            # Not buffered yet: the connection is idle until
+                            # it is (inline: no extra coroutine per wait).
+                            owner = self._owner or self
+                            header_timeout = params.header_timeout
+                            if header_timeout is not None:
+                                if owner is self:
+                                    _Sweeper.add(self, header_timeout)
+                                owner._deadline = stream._loop.time() + header_timeout
+                            if owner._corking:
+                                owner._flush()
+                            owner._idle = True
+                            if owner._draining:
+                                stream.close()
+                            try:
+                                data = await fut
+                            finally:
+                                owner._deadline = 0.0
+                                owner._idle = False
+                    finally:
+                        # A failed read's exception refers to this frame:
+                        # keeping the Future here too would make a cycle.
+                        del fut
+                    head = _core_parse_head(data, params.max_header_count)
             except UnsatisfiableReadError as e:
                 # Tornado's wording, which its users and tests look for.
                 gen_log.info("Unsatisfiable read, closing connection: %s", e)
@@ -289,12 +297,9 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                     self.close()
                     raise StreamClosedError(real_error=e) from None
                 raise _StatusError(431, "header section too large", True) from None
-            try:
-                start_line_str, headers = _core_parse_head(
-                    data, self.params.max_header_count
-                )
             except HeaderFieldCountError:
                 raise _StatusError(431, "too many header fields") from None
+            start_line_str, headers = head
             start_line: httputil.RequestStartLine | httputil.ResponseStartLine
             if is_client:
                 resp = httputil.parse_response_start_line(start_line_str)

@@ -48,3 +48,5 @@ cdef extern from "Python.h":
 
 # The K_HEAD branch of _Stream._find_read_pos.
 cdef Py_ssize_t _head_read_pos(_Stream s) except -2
+# _Stream.take_http_head().
+cdef object _take_head(_Stream s, Py_ssize_t max_bytes, Py_ssize_t max_count)

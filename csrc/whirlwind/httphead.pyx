@@ -249,8 +249,11 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
     whirlwind.httputil.HTTPInputError for a malformed field: the same
     verdicts as whirlwind.http1connection._parse_head.
     """
-    cdef const char *buf = PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    return _parse_head_buf(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), max_count)
+
+
+cdef tuple _parse_head_buf(const char *buf, Py_ssize_t n, Py_ssize_t max_count):
+    # parse_head() over buf[0:n] (a bytes object or a stream's buffer).
     cdef Py_ssize_t line, line_len, pos, size
     cdef ww_http_field_t f
     cdef int r
@@ -288,6 +291,31 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
                 (<list>old).append(value)
     return start_line, _new_headers(d)
 
+
+
+cdef object _take_head(_Stream s, Py_ssize_t max_bytes, Py_ssize_t max_count):
+    # _Stream.take_http_head(): a whole head already buffered (no read
+    # pending), consumed and split in place (no bytes object for the head),
+    # or None with nothing consumed.  Limits as in _head_read_pos; a head
+    # that is too long is left to read_http_head(), which reports it.
+    cdef Py_ssize_t avail = s._end - s._start
+    cdef Py_ssize_t cursor = 0, k, r, limit = -1
+    k = ww_http_skip_blank(s._buf + s._start, avail)
+    if k == avail:
+        return None
+    if max_bytes >= 0:
+        limit = max_bytes - k
+        if limit < 0:
+            return None
+    r = ww_http_find_head_end(s._buf + s._start + k, avail - k, &cursor, limit)
+    if r < 0:
+        return None
+    if _HTTPHeaders is None:
+        _load_httputil()
+    try:
+        return _parse_head_buf(s._buf + s._start + k, r, max_count)
+    finally:
+        s._consume(k + r)   # consumed even when it is malformed, like a read
 
 # -- format_head -----------------------------------------------------------------
 

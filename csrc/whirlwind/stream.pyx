@@ -674,6 +674,19 @@ cdef class _Stream(IOSink):
         fut = self._rfuture
         self._try_inline()
         return fut
+
+    def take_http_head(self, max_bytes, Py_ssize_t max_count):
+        """A whole HTTP/1 head that is already buffered, split at once.
+
+        When no read is pending and the buffer holds a complete head within
+        ``max_bytes``, consumes it and returns ``parse_head()``'s result
+        (``(start_line, HTTPHeaders)``, or its exceptions) without a Future
+        or a bytes copy of the head.  Otherwise returns None and consumes
+        nothing: use read_http_head().
+        """
+        if self._rkind != K_NONE or self._start == self._end:
+            return None
+        return _take_head(self, -1 if max_bytes is None else max_bytes, max_count)
     # ---- end of HTTP head reads ----
 
     def read_bytes(self, num_bytes, partial=False, streaming_callback=None,
