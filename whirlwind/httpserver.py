@@ -218,10 +218,18 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
         start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
+        # HTTPServerRequest(connection=, start_line=, headers=), positionally:
+        # a call with keywords costs a dict per request.
         self.request = httputil.HTTPServerRequest(
-            connection=self.connection,
-            start_line=start_line,  # type: ignore[arg-type]
-            headers=headers,
+            None,
+            None,
+            "HTTP/1.0",
+            headers,
+            None,
+            None,
+            None,
+            self.connection,
+            start_line,  # type: ignore[arg-type]
         )
         return None
 
