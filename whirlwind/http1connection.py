@@ -13,9 +13,12 @@ Contents:
 Theory of operation (server):
 
 * One Task per connection (`HTTP1ServerConnection._server_request_loop`).
-  Each request gets a light `HTTP1Connection`; the head is read with one
-  stream read, parsed by `whirlwind.httputil` in linear time, and handed to
-  the delegate.  If the delegate's ``finish()`` returns a coroutine (a
+  Each request gets a light `HTTP1Connection` (six stores; every other
+  field starts at its class-level default).  A head that is already
+  buffered (pipelining) is split in place by the compiled stream
+  (``take_http_head``: no Future, no copy); otherwise one stream read waits
+  for it and ``_core.parse_head`` splits it, in linear time.  Then it goes
+  to the delegate.  If the delegate's ``finish()`` returns a coroutine (a
   whirlwind extension), it is stepped right here, so a handler that does not
   suspend costs no Task, no Future and no timer; one that suspends continues
   as a Task (Tornado's model) while the connection waits for its response.
@@ -39,9 +42,11 @@ Theory of operation (server):
 * Error responses are written, the write side is shut down, and the input is
   drained for a moment before closing, so the peer reads the status line
   instead of a connection reset.
-* Writing: the status line comes from a cache, the header block is built in
-  one join and checked for CR/LF with two counts, and head and first body
-  chunk go out in one stream write.
+* Writing: the status line comes from a cache, the Date value from a
+  compiled per-second cache, and ``_core.format_head`` checks every field
+  (CR, LF, NUL, latin-1) and builds status line, fields and first body
+  chunk as one bytes object, which goes out in one stream write (corked
+  with the other answers of a pipelined burst).
 """
 
 from __future__ import annotations
