@@ -184,7 +184,8 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
 
     # Per-message state starts at these class-level values: an instance
     # stores only what differs, so the per-request connection a server
-    # makes (`_server_conn`) costs a handful of stores.  All are immutable.
+    # makes (in `HTTP1ServerConnection._server_request_loop`) costs a handful
+    # of stores.  All are immutable.
     is_client = False
     context: object | None = None
     no_keep_alive = False
