@@ -161,6 +161,45 @@ def test_pipelined_responses_in_order() -> None:
             assert read_response(s)[2] == b"GET /%d 0" % i
 
 
+def test_each_request_gets_its_own_connection_object() -> None:
+    # Per-request state starts from class-level defaults: nothing one
+    # request sets may show through on the next one of the same connection.
+    conns: list[HTTP1Connection] = []
+
+    def app(request: HTTPServerRequest) -> None:
+        conn = request.connection
+        assert isinstance(conn, HTTP1Connection)
+        conns.append(conn)
+        body = f"{request.method} {request.path} {request.body!r}".encode()
+        conn.write_headers(
+            ResponseStartLine("HTTP/1.1", 200, "OK"),
+            HTTPHeaders({"Content-Length": str(len(body))}),
+            body if request.method != "HEAD" else None,
+        )
+        conn.finish()
+
+    with serve(app) as st, connect(st.port) as s:
+        s.sendall(
+            b"HEAD /a HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nxyz"
+            b"GET /c HTTP/1.1\r\nHost: a\r\n\r\n"
+        )
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3 or not data.endswith(b"b''"):
+            chunk = s.recv(65536)
+            assert chunk
+            data += chunk
+    # The HEAD answer has its Content-Length but no body.
+    heads = data.split(b"HTTP/1.1 200 OK\r\n")[1:]
+    assert heads[0].endswith(b"\r\n\r\n") and b"Content-Length: 11" in heads[0]
+    assert heads[1].endswith(b"POST /b b'xyz'") and heads[2].endswith(b"GET /c b''")
+    assert len({id(c) for c in conns}) == 3
+    assert conns[0].context is conns[1].context is conns[2].context
+    assert [c._request_start_line.method for c in conns] == ["HEAD", "POST", "GET"]  # type: ignore[union-attr]
+    assert conns[1]._body_pending and not conns[2]._body_pending
+    assert all(c._write_finished and c._read_finished for c in conns)
+
+
 def test_pipelining_waits_for_a_reader() -> None:
     # A peer that pipelines many requests without reading: the server stops
     # producing responses when the socket is full instead of buffering them.
@@ -353,6 +392,9 @@ def _respond(
         ({"X-A\r\nEvil": "b"}, "OK"),
         ({"X-A": "ok"}, "OK\r\nSet-Cookie: evil=1"),
         ({"X-A": "ok"}, "OK\n"),
+        ({"X-A": "a\x00b"}, "OK"),
+        ({"X-A": "caf\u20ac"}, "OK"),
+        ({"X-\u0100": "b"}, "OK"),
     ],
 )
 def test_response_injection_refused(headers: dict[str, str], reason: str) -> None:
@@ -369,6 +411,39 @@ def test_response_injection_refused(headers: dict[str, str], reason: str) -> Non
     # Nothing from the refused head went out; the fallback answer did.
     assert code == 500 and body == b""
     assert "Set-Cookie" not in resp_headers and "X-A" not in resp_headers
+
+
+def test_response_head_bytes_exact() -> None:
+    # Repeated fields, latin-1 text and non-str values go out byte for byte.
+    def app(request: HTTPServerRequest) -> None:
+        h = HTTPHeaders({"Content-Length": "4", "X-Latin": "caf\xe9"})
+        h.add("Set-Cookie", "a=1")
+        h.add("Set-Cookie", "b=2")
+        h["X-Num"] = 7  # type: ignore[assignment]
+        h["X-Bytes"] = b"raw\xff"  # type: ignore[assignment]
+        request.connection.write_headers(  # type: ignore[union-attr]
+            ResponseStartLine("HTTP/1.1", 200, "OK"), h, b"body"
+        )
+        request.connection.finish()  # type: ignore[union-attr]
+
+    with serve(app) as st, connect(st.port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        data = b""
+        while not data.endswith(b"body"):
+            chunk = s.recv(65536)
+            assert chunk
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 200 OK" and body == b"body"
+    assert lines[1:3] == [b"Content-Length: 4", b"X-Latin: caf\xe9"]
+    assert lines[3:7] == [
+        b"Set-Cookie: a=1",
+        b"Set-Cookie: b=2",
+        b"X-Num: 7",
+        b"X-Bytes: raw\xff",
+    ]
+    assert lines[7].startswith(b"Date: ") and len(lines) == 8
 
 
 def test_chunked_response_with_trailers() -> None:

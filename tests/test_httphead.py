@@ -1,11 +1,13 @@
-"""The compiled HTTP/1 head reader: whirlwind._core.parse_head and read_http_head.
+"""The compiled HTTP/1 head reader and writer: parse_head, read_http_head, format_head.
 
 parse_head is checked against a table and, with Hypothesis, against the
 Python reference (whirlwind.http1connection._parse_head): the same start
 line and fields, or the same verdict (400 or 431).  read_http_head is
 checked through real socket pairs: whole heads, heads trickling in a byte at
 a time, pipelined heads with bodies and blank lines between them, and the
-max_bytes limit.
+max_bytes limit.  format_head is checked against its Python reference
+(whirlwind._http1support._format_head) with Hypothesis: the same bytes, or
+both refuse.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -21,9 +24,17 @@ from hypothesis import strategies as st
 
 from tests._http_support import connect, read_response, serve
 from tests.conftest import Runner
-from whirlwind._core import HeaderFieldCountError, _find_head_end, parse_head
+from whirlwind._core import (
+    HeaderFieldCountError,
+    _find_head_end,
+    _http_date_at,
+    format_head,
+    http_date,
+    parse_head,
+)
+from whirlwind._http1support import _format_head
 from whirlwind.http1connection import _parse_head
-from whirlwind.httputil import HTTPHeaders, HTTPInputError
+from whirlwind.httputil import HTTPHeaders, HTTPInputError, format_timestamp
 from whirlwind.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
 Verdict = tuple[str, dict[str, Any]] | str
@@ -209,6 +220,87 @@ def test_parse_head_matches_reference_on_bytes(data: bytes, max_count: int) -> N
     assert compiled(data, max_count) == reference(data, max_count)
 
 
+# -- format_head: the compiled head writer against its Python reference -----------
+
+
+def format_compiled(first: bytes, fields: dict[str, Any], tail: bytes | None) -> Any:
+    try:
+        out = format_head(first, fields, tail)
+    except ValueError:
+        return "refused"
+    return out if out is not None else "declined"
+
+
+def format_reference(first: bytes, fields: dict[str, Any], tail: bytes | None) -> Any:
+    try:
+        return _format_head(first, fields, tail)
+    except ValueError:
+        return "refused"
+
+
+def test_format_head_table() -> None:
+    first = b"HTTP/1.1 200 OK\r\n"
+    assert format_head(first, {}, None) == first + b"\r\n"
+    assert format_head(first, {}, b"xy") == first + b"\r\nxy"
+    assert (
+        format_head(first, {"A": "1", "B": ["x", "y"], "C": []}, b"!")
+        == first + b"A: 1\r\nB: x\r\nB: y\r\n\r\n!"
+    )
+    assert format_head(first, {"X": "caf\xe9"}, None) == first + b"X: caf\xe9\r\n\r\n"
+    # Not plain str: declined (the caller formats those in Python).
+    for fields in ({"A": 1}, {"A": ["x", b"y"]}, {"A": b"x"}):
+        assert format_head(first, fields, None) is None
+    for fields in (
+        {"A": "x\ry"},
+        {"A": "x\ny"},
+        {"A": "x\x00y"},
+        {"A\n": "x"},
+        {"A": ["ok", "x\r\nB: evil"]},
+        {"A": "\u0100"},
+        {"\u20ac": "x"},
+    ):
+        with pytest.raises(ValueError):
+            format_head(first, fields, None)
+        with pytest.raises(ValueError):
+            _format_head(first, fields, None)
+
+
+_TEXT = st.text(
+    alphabet=st.sampled_from(list("aZ-: \t\r\n\x00\x7f\xe9\xff\u0100\u20ac")),
+    max_size=6,
+)
+_VALUE = st.one_of(_TEXT, st.lists(_TEXT, max_size=3))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.dictionaries(_TEXT, _VALUE, max_size=5),
+    st.one_of(st.none(), st.binary(max_size=8)),
+)
+def test_format_head_matches_reference(
+    fields: dict[str, Any], tail: bytes | None
+) -> None:
+    first = b"HTTP/1.1 200 OK\r\n"
+    assert format_compiled(first, fields, tail) == format_reference(first, fields, tail)
+
+
+# -- the Date header --------------------------------------------------------------
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(-(10**10), 253402300799))
+def test_http_date_matches_format_timestamp(t: int) -> None:
+    assert _http_date_at(t) == format_timestamp(t)
+
+
+def test_http_date_is_now() -> None:
+    before = int(time.time())
+    value = http_date()
+    after = int(time.time())
+    assert value in {format_timestamp(t) for t in range(before, after + 1)}
+    assert http_date() is http_date() or http_date() != value  # cached per second
+
+
 # -- the resumable head-end scan ---------------------------------------------------
 
 _END = re.compile(b"\n\r?\n")
@@ -272,6 +364,83 @@ def test_read_http_head_buffered_is_done_at_once(run: Runner) -> None:
         await a.write(b"TP/1.1\r\n\r\ntail")
         assert await f == b"GET /c HTTP/1.1\r\n\r\n"
         assert await b.read_bytes(4) == b"tail"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+async def _armed_pair() -> tuple[IOStream, IOStream]:
+    # After a first read, read interest stays armed: later data is buffered
+    # without a pending read, which is what take_http_head looks at.
+    a, b = await _pair()
+    await a.write(b"!")
+    assert await b.read_bytes(1) == b"!"
+    return a, b
+
+
+async def _fill(a: IOStream, b: IOStream, data: bytes) -> None:
+    # Send data and wait until b has buffered all of it.
+    want = b._read_buffer_size + len(data)
+    await a.write(data)
+    for _ in range(5000):
+        if b._read_buffer_size >= want:
+            return
+        await asyncio.sleep(0.001 if _ > 100 else 0)
+    raise AssertionError("data never arrived")
+
+
+def test_take_http_head(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await _armed_pair()
+        assert b.take_http_head(1000, 100) is None  # empty buffer
+        await _fill(a, b, b"\r\n" + HEAD1 + b"hello" + b"\r\n" + HEAD2 + b"GET /c HT")
+        # Blank lines before a head are skipped; the head is split in place.
+        line, headers = b.take_http_head(1000, 100)
+        assert line == "POST /a HTTP/1.1"
+        assert dict(headers._d) == {"Host": "x", "Content-Length": "5"}
+        assert await b.read_bytes(5) == b"hello"
+        line, headers = b.take_http_head(1000, 100)
+        assert line == "GET /b HTTP/1.1" and dict(headers._d) == {"Host": "x"}
+        # An incomplete head: None, and nothing consumed.
+        size = b._read_buffer_size
+        assert b.take_http_head(1000, 100) is None
+        assert b._read_buffer_size == size
+        # With a read pending, take_http_head stays out of its way.
+        f = b.read_http_head(1000)
+        assert b.take_http_head(1000, 100) is None
+        await a.write(b"TP/1.1\r\n\r\n")
+        assert await f == b"GET /c HTTP/1.1\r\n\r\n"
+        a.close()
+        b.close()
+
+    run(main())
+
+
+def test_take_http_head_limits(run: Runner) -> None:
+    async def main() -> None:
+        a, b = await _armed_pair()
+        big = GET + b"X: " + b"a" * 200 + b"\r\n\r\n"
+        many = GET + b"".join(b"H%d: v\r\n" % i for i in range(5)) + b"\r\n"
+        bad = GET + b"A: b\x00c\r\n\r\n"
+        await _fill(a, b, many + bad + b"\r\n" + big)
+        # Too many fields: parse_head's verdict, and the head is consumed.
+        with pytest.raises(HeaderFieldCountError):
+            b.take_http_head(1000, 4)
+        # A malformed field: HTTPInputError, the head consumed as well.
+        with pytest.raises(HTTPInputError):
+            b.take_http_head(1000, 100)
+        assert b._read_buffer_size == 2 + len(big)
+        # A head longer than max_bytes is left for read_http_head to report.
+        assert b.take_http_head(50, 100) is None
+        assert b._read_buffer_size == 2 + len(big)
+        with pytest.raises(UnsatisfiableReadError):
+            await b.read_http_head(50)
+        # Within the limit it is taken (the blank line counts against it).
+        line, _ = b.take_http_head(len(big) + 2, 100)
+        assert line == "GET / HTTP/1.1"
+        await _fill(a, b, b"\r\n\r\n")
+        assert b.take_http_head(1000, 100) is None  # only blank lines
         a.close()
         b.close()
 

@@ -3,10 +3,11 @@ deadline sweep, gzip decoding of bodies and the inline-handler trampoline.
 
 Contents:
 
-* `http_date` / `_status_line`: cached pieces of response heads.
+* `http_date` (compiled) / `_status_line`: cached pieces of response heads.
 * `_Sweeper`: one timer per loop that closes connections past their deadline.
 * `_GzipMessageDelegate`: bounded ``Content-Encoding: gzip`` decoding.
 * `_InContext`: carry on a coroutine already stepped once, in its own context.
+* `_format_head`: the Python reference for ``whirlwind._core.format_head``.
 * `_closed_future`, `_close_after_flush`, `_header_text`.
 """
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import time
 import zlib
 from collections.abc import Awaitable
 from typing import Any
 
 from whirlwind import httputil
+from whirlwind._core import http_date as http_date  # compiled, cached per second
 from whirlwind.iostream import IOStream, StreamClosedError
 
 gen_log = logging.getLogger("whirlwind.general")
@@ -28,6 +29,10 @@ gen_log = logging.getLogger("whirlwind.general")
 
 class _HeaderInjectionError(httputil.HTTPOutputError, ValueError):
     """CR or LF in an outgoing start line or header (nothing was written)."""
+
+
+class _QuietError(Exception):
+    """A delegate raised; it was logged and the connection must close."""
 
 
 class _StatusError(httputil.HTTPInputError):
@@ -40,21 +45,6 @@ class _StatusError(httputil.HTTPInputError):
 
 
 # -- cached pieces of responses ---------------------------------------------------
-
-_date_second = -1
-_date_value = ""
-
-
-def http_date() -> str:
-    """The current time as an HTTP date, recomputed at most once a second."""
-    global _date_second, _date_value
-    now = time.time()
-    sec = int(now)
-    if sec != _date_second:
-        _date_value = httputil.format_timestamp(now)
-        _date_second = sec
-    return _date_value
-
 
 _status_lines: dict[tuple[int, str], bytes] = {}
 
@@ -179,6 +169,39 @@ def _header_text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("latin1")
     return str(value)
+
+
+def _format_head(first: bytes, fields: dict[str, Any], tail: bytes | None) -> bytes:
+    """``first`` + the field lines + an empty line + ``tail``, in Python.
+
+    The reference for whirlwind._core.format_head (tests compare them), and
+    the path for values that are not plain str (bytes go out as the same
+    bytes, anything else as ``str(value)``).  Raises _HeaderInjectionError
+    for CR, LF or NUL in a name or value, or text latin-1 cannot encode.
+    """
+    lines = []
+    for n, v in fields.items():
+        if v.__class__ is list:
+            for item in v:
+                lines.append(f"{n}: {_header_text(item)}")
+        else:
+            lines.append(f"{n}: {_header_text(v)}")
+    if not lines:
+        return first + (b"\r\n" + tail if tail else b"\r\n")
+    block = "\r\n".join(lines)
+    # Each separator adds exactly one CR and one LF; any other is injected
+    # by a name or value.
+    if (
+        block.count("\n") != len(lines) - 1
+        or block.count("\r") != len(lines) - 1
+        or "\0" in block
+    ):
+        raise _HeaderInjectionError("Illegal characters (CR, LF or NUL) in header")
+    try:
+        data = first + block.encode("latin1") + b"\r\n\r\n"
+    except UnicodeEncodeError as e:
+        raise _HeaderInjectionError(f"Header not encodable as latin-1: {e}") from e
+    return data + tail if tail else data
 
 
 def _closed_future() -> asyncio.Future[None]:

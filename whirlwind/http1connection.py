@@ -7,14 +7,18 @@ Contents:
   ``read_response`` reads a message, ``write_headers``/``write``/``finish``
   write one, ``detach`` hands the stream over (websockets).
 * `HTTP1ServerConnection`: serves the requests of one connection in order.
-* `parse_int`, `parse_hex_int`, `is_transfer_encoding_chunked`.
+* `parse_int`, `parse_hex_int`, `is_transfer_encoding_chunked` (defined, with
+  the framing checks and the body readers, in `whirlwind._http1framing`).
 
 Theory of operation (server):
 
 * One Task per connection (`HTTP1ServerConnection._server_request_loop`).
-  Each request gets a light `HTTP1Connection`; the head is read with one
-  stream read, parsed by `whirlwind.httputil` in linear time, and handed to
-  the delegate.  If the delegate's ``finish()`` returns a coroutine (a
+  Each request gets a light `HTTP1Connection` (six stores; every other
+  field starts at its class-level default).  A head that is already
+  buffered (pipelining) is split in place by the compiled stream
+  (``take_http_head``: no Future, no copy); otherwise one stream read waits
+  for it and ``_core.parse_head`` splits it, in linear time.  Then it goes
+  to the delegate.  If the delegate's ``finish()`` returns a coroutine (a
   whirlwind extension), it is stepped right here, so a handler that does not
   suspend costs no Task, no Future and no timer; one that suspends continues
   as a Task (Tornado's model) while the connection waits for its response.
@@ -38,9 +42,11 @@ Theory of operation (server):
 * Error responses are written, the write side is shut down, and the input is
   drained for a moment before closing, so the peer reads the status line
   instead of a connection reset.
-* Writing: the status line comes from a cache, the header block is built in
-  one join and checked for CR/LF with two counts, and head and first body
-  chunk go out in one stream write.
+* Writing: the status line comes from a cache, the Date value from a
+  compiled per-second cache, and ``_core.format_head`` checks every field
+  (CR, LF, NUL, latin-1) and builds status line, fields and first body
+  chunk as one bytes object, which goes out in one stream write (corked
+  with the other answers of a pipelined burst).
 """
 
 from __future__ import annotations
@@ -48,7 +54,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import re
 import socket
 import ssl
 import types
@@ -57,14 +62,29 @@ from typing import Any, cast
 
 from whirlwind import httputil
 from whirlwind._core import HeaderFieldCountError
+from whirlwind._core import format_head as _format_head_c
 from whirlwind._core import parse_head as _core_parse_head
+from whirlwind._http1framing import (
+    _ERROR_RESPONSES,
+    _TOKEN,
+    _BodyReader,
+    _connection_tokens,
+    _content_length,
+    _error_response,
+    _parse_head,  # noqa: F401  (re-exported: the reference tests use it)
+    _transfer_chunked,
+    is_transfer_encoding_chunked,
+    parse_hex_int,
+    parse_int,
+)
 from whirlwind._http1support import (
     _close_after_flush,
     _closed_future,
+    _format_head,
     _GzipMessageDelegate,
-    _header_text,
     _HeaderInjectionError,
     _InContext,
+    _QuietError,
     _status_line,
     _status_lines,
     _StatusError,
@@ -86,30 +106,19 @@ app_log = logging.getLogger("whirlwind.application")
 gen_log = logging.getLogger("whirlwind.general")
 
 _MAX_1XX_RESPONSES = 10
-# Bodies that are already buffered could monopolise the loop; yield after
-# this much work.  A chunk costs _CHUNK_COST on top of its bytes.
-_YIELD_THRESHOLD = 256 * 1024
-_CHUNK_COST = 1024
 # Requests served back to back without suspending before we yield once.
 _PIPELINE_BURST = 16
 # Responses written while a handler runs inline are gathered ("corked") and
 # sent in one write, up to this many bytes; a pipelined burst of small
 # responses then costs one send() instead of one each.
 _CORK_MAX = 65536
-# A chunk-size line (size plus extensions) longer than this is refused.
-_MAX_CHUNK_LINE = 4096
-# Chunk extensions carry nothing we use; bound their total per body.
-_MAX_CHUNK_EXT_TOTAL = 65536
 # Lingering close after an error: drain at most this much, this long.
 _LINGER_BYTES = 1 << 20
 _LINGER_SECONDS = 2.0
 
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
-_CHUNK_EXT_BAD = re.compile(rb"[\x00-\x08\x0A-\x1F\x7F]")
-_TOKEN = httputil._ABNF.token.fullmatch
-_DIGITS = re.compile(r"[0-9]+")
 _CoroutineType = types.CoroutineType
-_HEXDIGITS = re.compile(r"[0-9a-fA-F]+")
+_copy_context = contextvars.copy_context
+_request_lines = httputil._REQUEST_LINES
 
 
 class HTTP1ConnectionParameters:
@@ -164,129 +173,7 @@ class HTTP1ConnectionParameters:
         self.max_header_count = max_header_count
 
 
-class _QuietError(Exception):
-    """A delegate raised; it was logged and the connection must close."""
-
-
-def _error_response(code: int) -> bytes:
-    reason = httputil.responses.get(code, "Error")
-    # No body and the connection closes right after: the same bytes
-    # Tornado sends, which every client understands.
-    return f"HTTP/1.1 {code} {reason}\r\n\r\n".encode("latin1")
-
-
-_ERROR_RESPONSES = {c: _error_response(c) for c in (400, 413, 431, 501)}
-
-
-# -- framing helpers ------------------------------------------------------------------
-
-
-def parse_int(s: str) -> int:
-    """Parse a non-negative decimal integer made only of ASCII digits."""
-    if _DIGITS.fullmatch(s) is None:
-        raise ValueError(f"not an integer: {s!r}")
-    return int(s)
-
-
-def parse_hex_int(s: str) -> int:
-    """Parse a non-negative hexadecimal integer made only of ASCII hex digits."""
-    if _HEXDIGITS.fullmatch(s) is None:
-        raise ValueError(f"not a hexadecimal integer: {s!r}")
-    return int(s, 16)
-
-
-def _content_length(
-    headers: httputil.HTTPHeaders, allow_list: bool = False
-) -> int | None:
-    raw = headers._d.get("Content-Length")
-    if raw is None:
-        return None
-    if raw.__class__ is list or "," in raw:
-        values = raw if raw.__class__ is list else raw.split(",")  # type: ignore[union-attr]
-        pieces = [v.strip(" \t") for v in values]
-        if any(p != pieces[0] for p in pieces):
-            raise _StatusError(
-                400, f"Multiple unequal Content-Lengths: {headers['Content-Length']!r}"
-            )
-        if not allow_list:
-            # Requests: a repeated length is a smuggling red flag (RFC 9112
-            # section 6.3 lets a server reject it).
-            raise _StatusError(
-                400, f"Duplicate Content-Length: {headers['Content-Length']!r}"
-            )
-        raw = pieces[0]
-    value = cast(str, raw)
-    if not (value.isascii() and value.isdigit()):
-        raise _StatusError(400, f"Only integer Content-Length is allowed: {value}")
-    if len(value) > 18:
-        raise _StatusError(400, f"Content-Length out of range: {value}")
-    return int(value)
-
-
-def _transfer_chunked(headers: httputil.HTTPHeaders, version: str) -> bool:
-    """True for a valid ``Transfer-Encoding: chunked``; raises on anything else.
-
-    The field is a comma-separated list of codings with optional whitespace;
-    the last one must be ``chunked`` (else the length is unknowable: 400),
-    ``chunked`` may appear once, and any other coding before it is valid
-    framing that we do not implement (501).
-    """
-    raw = headers._d.get("Transfer-Encoding")
-    if raw is None:
-        return False
-    te = headers["Transfer-Encoding"]
-    if raw.__class__ is list:
-        raise _StatusError(400, f"Unsupported Transfer-Encoding {te}")
-    if "Content-Length" in headers._d:
-        raise _StatusError(
-            400, "Message with both Transfer-Encoding and Content-Length"
-        )
-    codings = [c.strip(" \t").lower() for c in te.split(",")]
-    if codings == ["chunked"]:
-        return True
-    if not all(c and _TOKEN(c) for c in codings) or codings[-1] != "chunked":
-        raise _StatusError(400, f"Unsupported Transfer-Encoding {te}")
-    if codings.count("chunked") > 1:
-        raise _StatusError(400, f"Unsupported Transfer-Encoding {te}")
-    raise _StatusError(501, f"Unsupported Transfer-Encoding {te}")
-
-
-def is_transfer_encoding_chunked(headers: httputil.HTTPHeaders) -> bool:
-    """True if ``headers`` say ``Transfer-Encoding: chunked``.
-
-    Raises `.HTTPInputError` for any other or ambiguous transfer coding, or
-    when Content-Length is present too.
-    """
-    return _transfer_chunked(headers, "HTTP/1.1")
-
-
-def _connection_tokens(headers: httputil.HTTPHeaders) -> list[str]:
-    value = headers._d.get("Connection")
-    if value is None:
-        return []
-    text = ",".join(value) if value.__class__ is list else str(value)
-    return [t.strip(" \t").lower() for t in text.split(",")]
-
-
-def _parse_head(data: bytes, max_count: int) -> tuple[str, httputil.HTTPHeaders]:
-    # The Python reference for whirlwind._core.parse_head (tests compare them).
-    text = data.decode("latin1")
-    if text[0] in "\r\n":
-        text = text.lstrip("\r\n")
-    eol = text.find("\n")
-    if eol < 0:
-        return text, httputil.HTTPHeaders()
-    start_line = text[:eol]
-    if start_line.endswith("\r"):
-        start_line = start_line[:-1]
-    block = text[eol + 1 :]
-    # The block ends with an empty line: count fields by line ends.
-    if block.count("\n") - 1 > max_count:
-        raise _StatusError(431, "too many header fields")
-    return start_line, httputil.HTTPHeaders.parse(block)
-
-
-class HTTP1Connection(httputil.HTTPConnection):
+class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
     """One HTTP/1.x message exchange on ``stream``.
 
     Standalone for clients (``is_client=True``: write a request with
@@ -294,6 +181,39 @@ class HTTP1Connection(httputil.HTTPConnection):
     request by `HTTP1ServerConnection`.  ``context`` is an opaque object
     exposed as ``connection.context`` (servers use it for the peer address).
     """
+
+    # Per-message state starts at these class-level values: an instance
+    # stores only what differs, so the per-request connection a server
+    # makes (in `HTTP1ServerConnection._server_request_loop`) costs a handful
+    # of stores.  All are immutable.
+    is_client = False
+    context: object | None = None
+    no_keep_alive = False
+    _body_timeout: float | None = None
+    _write_finished = False
+    _read_finished = False
+    _body_pending = False
+    _finish_future: asyncio.Future[None] | None = None
+    _disconnect_on_finish = False
+    _close_callback: Callable[[], None] | None = None
+    _request_start_line: httputil.RequestStartLine | None = None
+    _response_start_line: httputil.ResponseStartLine | None = None
+    _request_headers: httputil.HTTPHeaders | None = None
+    _chunking_output = False
+    _expected_content_remaining: int | None = None
+    _pending_write: Any = None
+    _response_started = False
+    # The object whose _deadline the sweeper watches: the server connection
+    # on servers; None on clients, where it is this object (not stored, so a
+    # client connection is no reference cycle).
+    _owner: Any = None
+    _deadline = 0.0
+    _in_body = False
+    _idle = False
+    _draining = False
+    _corking = False  # only server connections cork
+    #: Trailer fields of a chunked body that was read, if any.
+    trailers: httputil.HTTPHeaders | None = None
 
     def __init__(
         self,
@@ -315,30 +235,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             else stream.max_buffer_size
         )
         self._body_timeout = params.body_timeout
-        self._write_finished = False
-        self._read_finished = False
-        self._body_pending = False
-        self._finish_future: asyncio.Future[None] | None = None
-        self._disconnect_on_finish = False
-        self._close_callback: Callable[[], None] | None = None
-        self._request_start_line: httputil.RequestStartLine | None = None
-        self._response_start_line: httputil.ResponseStartLine | None = None
-        self._request_headers: httputil.HTTPHeaders | None = None
-        self._chunking_output = False
-        self._expected_content_remaining: int | None = None
-        self._pending_write: Any = None
-        self._response_started = False
-        # The object whose _deadline the sweeper watches: the server
-        # connection on servers; None on clients, where it is this object
-        # (not stored, so a client connection is no reference cycle).
-        self._owner: Any = None
-        self._deadline = 0.0
-        self._in_body = False
-        self._idle = False
-        self._draining = False
-        self._corking = False  # only server connections cork
-        #: Trailer fields of a chunked body that was read, if any.
-        self.trailers: httputil.HTTPHeaders | None = None
 
     # -- reading -----------------------------------------------------------
 
@@ -354,44 +250,52 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
         return self._read_message(delegate)
 
-    async def _wait_head(self, fut: asyncio.Future[bytes]) -> bytes:
-        # The head is not buffered yet: the connection is idle until it is.
-        stream = self.stream
-        params = self.params
-        owner: Any = self._owner or self
-        if params.header_timeout is not None:
-            if owner is self:
-                _Sweeper.add(self, params.header_timeout)
-            owner._deadline = asyncio.get_running_loop().time() + params.header_timeout
-        if owner._corking:
-            owner._flush()
-        owner._idle = True
-        if owner._draining:
-            stream.close()
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            del fut  # see _read_message
-            owner._deadline = 0.0
-            owner._idle = False
-
     async def _read_message(
         self, delegate: httputil.HTTPMessageDelegate, num_1xx: int = 0
     ) -> bool:
+        owner: Any
         need_delegate_close = False
         is_client = self.is_client
         try:
             try:
-                # Compiled: blank lines before the head are skipped and its
-                # end is found by a resumable C scan (_core.read_http_head).
-                # A head already buffered (pipelining) costs no coroutine.
-                fut = self.stream.read_http_head(self.params.max_header_size)
-                try:
-                    data = fut.result() if fut.done() else await self._wait_head(fut)
-                finally:
-                    # A failed read's exception refers to this frame: keeping
-                    # the Future here too would make a reference cycle.
-                    del fut
+                # Compiled: a head already buffered (pipelining) is split in
+                # place, with no Future and no coroutine switch; otherwise
+                # read_http_head skips blank lines before the head and finds
+                # its end with a resumable C scan.
+                stream = self.stream
+                params = self.params
+                head = stream.take_http_head(
+                    params.max_header_size, params.max_header_count
+                )
+                if head is None:
+                    fut = stream.read_http_head(params.max_header_size)
+                    try:
+                        if fut.done():
+                            data = fut.result()
+                        else:
+                            # Not buffered yet: the connection is idle until
+                            # it is (inline: no extra coroutine per wait).
+                            owner = self._owner or self
+                            header_timeout = params.header_timeout
+                            if header_timeout is not None:
+                                if owner is self:
+                                    _Sweeper.add(self, header_timeout)
+                                owner._deadline = stream._loop.time() + header_timeout
+                            if owner._corking:
+                                owner._flush()
+                            owner._idle = True
+                            if owner._draining:
+                                stream.close()
+                            try:
+                                data = await fut
+                            finally:
+                                owner._deadline = 0.0
+                                owner._idle = False
+                    finally:
+                        # A failed read's exception refers to this frame:
+                        # keeping the Future here too would make a cycle.
+                        del fut
+                    head = _core_parse_head(data, params.max_header_count)
             except UnsatisfiableReadError as e:
                 # Tornado's wording, which its users and tests look for.
                 gen_log.info("Unsatisfiable read, closing connection: %s", e)
@@ -399,12 +303,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                     self.close()
                     raise StreamClosedError(real_error=e) from None
                 raise _StatusError(431, "header section too large", True) from None
-            try:
-                start_line_str, headers = _core_parse_head(
-                    data, self.params.max_header_count
-                )
             except HeaderFieldCountError:
                 raise _StatusError(431, "too many header fields") from None
+            start_line_str, headers = head
             start_line: httputil.RequestStartLine | httputil.ResponseStartLine
             if is_client:
                 resp = httputil.parse_response_start_line(start_line_str)
@@ -414,7 +315,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                     resp.version, headers
                 )
             else:
-                req = httputil.parse_request_start_line(start_line_str)
+                # httputil's cache of valid request lines, then the parser.
+                req = _request_lines.get(
+                    start_line_str
+                ) or httputil.parse_request_start_line(start_line_str)
                 self._request_start_line = start_line = req
                 self._request_headers = headers
                 version = req.version
@@ -422,9 +326,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                     self._disconnect_on_finish = not self._can_keep_alive(
                         version, headers
                     )
-                else:
+                elif version != "HTTP/1.1":
                     # The common case, decided inline (see _can_keep_alive).
-                    self._disconnect_on_finish = version != "HTTP/1.1"
+                    self._disconnect_on_finish = True
             # Framing is checked before the delegate sees anything.
             hd = headers._d
             chunked = "Transfer-Encoding" in hd and _transfer_chunked(headers, version)
@@ -436,16 +340,18 @@ class HTTP1Connection(httputil.HTTPConnection):
                 if "Content-Length" in hd
                 else None
             )
-            self._body_pending = bool(chunked or content_length)
-            owner: Any = self._owner or self
-            if owner._corking and self._body_pending:
-                # Reading a body may wait for the network: answers to the
-                # earlier requests must not wait with it.
-                owner._flush()
+            if chunked or content_length:
+                self._body_pending = True
+                owner = self._owner or self
+                if owner._corking:
+                    # Reading a body may wait for the network: answers to
+                    # the earlier requests must not wait with it.
+                    owner._flush()
             need_delegate_close = True
             try:
                 ret = delegate.headers_received(start_line, headers)
                 if ret is not None:
+                    owner = self._owner or self
                     if owner._corking:
                         owner._flush()
                     await ret
@@ -510,9 +416,15 @@ class HTTP1Connection(httputil.HTTPConnection):
                             await ret
                     else:
                         need_delegate_close = False
-                        pending = self._run_handler(delegate)
-                        if pending is not None:
-                            await pending
+                        # self._run_handler(delegate), its common part inline.
+                        owner = self._owner or self
+                        owner._corking = True
+                        ctx = _copy_context()
+                        ret = ctx.run(delegate.finish)
+                        if ret is not None:
+                            pending = self._handler_returned(owner, ret, ctx)
+                            if pending is not None:
+                                await pending
                 except httputil.HTTPInputError:
                     raise
                 except Exception as e:
@@ -528,7 +440,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 owner = self._owner or self
                 if owner._corking:
                     owner._flush()
-                self._finish_future = asyncio.get_running_loop().create_future()
+                self._finish_future = self.stream._loop.create_future()
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
             if is_client and self._disconnect_on_finish:
@@ -558,7 +470,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                     delegate.on_connection_close()
                 except Exception:
                     app_log.error("Uncaught exception", exc_info=True)
-            self._close_callback = None
+            if self._close_callback is not None:
+                self._close_callback = None
             if self.stream is not None and not self.is_client:
                 self.stream.set_close_callback(None)
 
@@ -578,10 +491,16 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         owner: Any = self._owner or self
         owner._corking = True
-        ctx = contextvars.copy_context()
+        ctx = _copy_context()
         ret = ctx.run(delegate.finish)
         if ret is None:
             return None
+        return self._handler_returned(owner, ret, ctx)
+
+    def _handler_returned(
+        self, owner: Any, ret: Any, ctx: contextvars.Context
+    ) -> Awaitable[None] | None:
+        # The rest of _run_handler, for a finish() that returned something.
         if type(ret) is _CoroutineType:
             try:
                 first = ctx.run(ret.send, None)
@@ -638,7 +557,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             owner = self._owner or self
             if owner is self:
                 _Sweeper.add(self, _LINGER_SECONDS)
-            owner._deadline = asyncio.get_running_loop().time() + _LINGER_SECONDS
+            owner._deadline = stream._loop.time() + _LINGER_SECONDS
             drained = 0
             while drained < _LINGER_BYTES:
                 drained += len(await stream.read_bytes(65536, partial=True))
@@ -647,192 +566,12 @@ class HTTP1Connection(httputil.HTTPConnection):
         finally:
             self.close()
 
-    async def _read_body_timed(
-        self,
-        chunked: bool,
-        content_length: int | None,
-        delegate: httputil.HTTPMessageDelegate,
-    ) -> None:
-        timeout = self._body_timeout
-        owner: Any = self._owner or self
-        if timeout is not None:
-            if owner is self:
-                _Sweeper.add(self, timeout)
-            owner._deadline = asyncio.get_running_loop().time() + timeout
-        owner._in_body = True
-        try:
-            if chunked:
-                await self._read_chunked_body(delegate)
-            elif content_length is not None:
-                await self._read_fixed_body(content_length, delegate)
-            else:
-                await self._read_body_until_close(delegate)
-        finally:
-            owner._deadline = 0.0
-            owner._in_body = False
-
     def _on_deadline(self) -> None:
         # Client-side timeouts (the server connection has its own).
         if self._in_body:
             gen_log.info("Timeout reading body from %s", self.context)
         if self.stream is not None:
             self.stream.close()
-
-    async def _deliver(
-        self, delegate: httputil.HTTPMessageDelegate, data: bytes
-    ) -> None:
-        if not self._write_finished or self.is_client:
-            try:
-                ret = delegate.data_received(data)
-                if ret is not None:
-                    await ret
-            except httputil.HTTPInputError:
-                raise
-            except (Exception, asyncio.CancelledError) as e:
-                app_log.error("Uncaught exception", exc_info=True)
-                raise _QuietError() from e
-
-    async def _read_fixed_body(
-        self, content_length: int, delegate: httputil.HTTPMessageDelegate
-    ) -> None:
-        stream = self.stream
-        chunk_size = self.params.chunk_size
-        if content_length <= chunk_size:
-            await self._deliver(delegate, await stream.read_bytes(content_length))
-            return
-        work = 0
-        while content_length > 0:
-            body = await stream.read_bytes(
-                min(chunk_size, content_length), partial=True
-            )
-            content_length -= len(body)
-            await self._deliver(delegate, body)
-            work += len(body)
-            if work >= _YIELD_THRESHOLD:
-                work = 0
-                await asyncio.sleep(0)
-
-    async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
-        # Small chunks are gathered in `pending` and delivered when it holds
-        # chunk_size bytes, or before waiting for the network.
-        stream = self.stream
-        chunk_size = self.params.chunk_size
-        max_size = self._max_body_size
-        total = 0
-        ext_total = 0
-        work = 0
-        pending = bytearray()
-
-        async def read(fut: Any) -> bytes:
-            if pending and not fut.done():
-                data = bytes(pending)
-                pending.clear()
-                await self._deliver(delegate, data)
-            return await fut  # type: ignore[no-any-return]
-
-        while True:
-            work += _CHUNK_COST
-            if work >= _YIELD_THRESHOLD:
-                work = 0
-                await asyncio.sleep(0)
-            try:
-                line = await read(stream.read_until(b"\r\n", max_bytes=_MAX_CHUNK_LINE))
-            except UnsatisfiableReadError:
-                raise _StatusError(400, "invalid chunk size: line too long") from None
-            size_part, semi, ext = line[:-2].partition(b";")
-            if semi:
-                size_part = size_part.rstrip(b" \t")
-                if _CHUNK_EXT_BAD.search(ext):
-                    raise _StatusError(400, "invalid chunk extension")
-                ext_total += len(ext)
-                if ext_total > _MAX_CHUNK_EXT_TOTAL:
-                    raise _StatusError(400, "too much chunk extension data")
-            if _HEX.fullmatch(size_part) is None:
-                raise _StatusError(400, "invalid chunk size")
-            size = int(size_part, 16)
-            if size == 0:
-                await self._read_trailers(read)
-                if pending:
-                    await self._deliver(delegate, bytes(pending))
-                return
-            total += size
-            if total > max_size:
-                raise _StatusError(413, "chunked body too large")
-            if size <= chunk_size:
-                data = await read(stream.read_bytes(size + 2))
-                if data[-2:] != b"\r\n":
-                    raise _StatusError(400, "improperly terminated chunk")
-                if not pending and size == chunk_size:
-                    await self._deliver(delegate, data[:-2])
-                else:
-                    pending += memoryview(data)[:-2]
-                    if len(pending) >= chunk_size:
-                        out = bytes(pending[:chunk_size])
-                        del pending[:chunk_size]
-                        await self._deliver(delegate, out)
-                work += size
-                continue
-            remaining = size
-            while remaining:
-                piece = await read(
-                    stream.read_bytes(min(remaining, chunk_size), partial=True)
-                )
-                remaining -= len(piece)
-                pending += piece
-                if len(pending) >= chunk_size:
-                    out = bytes(pending[:chunk_size])
-                    del pending[:chunk_size]
-                    await self._deliver(delegate, out)
-                work += len(piece)
-                if work >= _YIELD_THRESHOLD:
-                    work = 0
-                    await asyncio.sleep(0)
-            if await read(stream.read_bytes(2)) != b"\r\n":
-                raise _StatusError(400, "improperly terminated chunk")
-
-    async def _read_trailers(self, read: Callable[[Any], Awaitable[bytes]]) -> None:
-        # trailer-section = *( field-line CRLF ) CRLF, bounded like a head.
-        stream = self.stream
-        budget = self.params.max_header_size
-        lines: list[bytes] = []
-        while True:
-            try:
-                line = await read(stream.read_until(b"\r\n", max_bytes=budget))
-            except UnsatisfiableReadError:
-                raise _StatusError(431, "trailer section too large") from None
-            if line == b"\r\n":
-                break
-            budget -= len(line)
-            if budget <= 0 or len(lines) >= self.params.max_header_count:
-                raise _StatusError(431, "trailer section too large")
-            lines.append(line)
-        if lines:
-            trailers = httputil.HTTPHeaders.parse(b"".join(lines).decode("latin1"))
-            for forbidden in ("Content-Length", "Transfer-Encoding", "Host", "Trailer"):
-                if forbidden in trailers:
-                    raise _StatusError(400, f"{forbidden} not allowed in trailers")
-            self.trailers = trailers
-
-    async def _read_body_until_close(
-        self, delegate: httputil.HTTPMessageDelegate
-    ) -> None:
-        total = 0
-        work = 0
-        while True:
-            try:
-                body = await self.stream.read_bytes(
-                    self.params.chunk_size, partial=True
-                )
-            except StreamClosedError:
-                return
-            total += len(body)
-            if total > self._max_body_size:
-                raise httputil.HTTPInputError("Body too long")
-            await self._deliver(delegate, body)
-            work += len(body)
-            if work >= _YIELD_THRESHOLD:
-                work = 0
-                await asyncio.sleep(0)
 
     def _can_keep_alive(self, version: str, headers: httputil.HTTPHeaders) -> bool:
         if self.params.no_keep_alive:
@@ -925,113 +664,127 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Write the head, plus ``chunk`` as body data in the same write.
 
         Raises `ValueError` (an `.HTTPOutputError` too) if the start line or
-        a header holds CR or LF; nothing is written then.
+        a header holds CR, LF or NUL, or text latin-1 cannot encode; nothing
+        is written then.
         """
         if self.is_client:
-            req = cast(httputil.RequestStartLine, start_line)
-            self._request_start_line = req
-            first = f"{req.method} {req.path} HTTP/1.1"
-            if (
-                "\r" in first
-                or "\n" in first
-                or req.path.count(" ")
-                or not _TOKEN(req.method)
-            ):
-                raise _HeaderInjectionError(f"Illegal request line {first!r}")
-            head = first.encode("latin1") + b"\r\n"
-            self._chunking_output = (
-                req.method in ("POST", "PUT", "PATCH")
-                and "Content-Length" not in headers._d
-            )
-            self._expected_content_remaining = None
-        else:
-            resp: httputil.ResponseStartLine = start_line  # type: ignore[assignment]
-            request = self._request_start_line
-            assert request is not None
-            if self._owner._draining:
-                self._disconnect_on_finish = True
-            head = _status_lines.get((resp.code, resp.reason)) or _status_line(
-                resp.code, resp.reason
-            )
-            self._response_start_line = resp
-            code = resp.code
-            d = headers._d
-            self._chunking_output = (
-                request.version == "HTTP/1.1"
-                and request.method != "HEAD"
+            return self._write_request_head(start_line, headers, chunk)  # type: ignore[arg-type]
+        resp: httputil.ResponseStartLine = start_line  # type: ignore[assignment]
+        request = self._request_start_line
+        assert request is not None
+        code = resp.code
+        head = _status_lines.get((code, resp.reason)) or _status_line(code, resp.reason)
+        self._response_start_line = resp
+        d = headers._d
+        method = request.method
+        if self._owner._draining or (self._body_pending and not self._read_finished):
+            # Draining, or answering before the body was read: we will close.
+            self._disconnect_on_finish = True
+        if request.version == "HTTP/1.1":
+            if self._disconnect_on_finish:
+                headers["Connection"] = "close"
+            chunking = (
+                "Content-Length" not in d
+                and method != "HEAD"
                 and code not in (204, 304)
                 and not 100 <= code < 200
-                and "Content-Length" not in d
                 and "Transfer-Encoding" not in d
             )
-            if not self._read_finished and self._body_pending:
-                # Answering before the body was read: we will close.
-                self._disconnect_on_finish = True
-            if request.version == "HTTP/1.1":
-                if self._disconnect_on_finish:
-                    headers["Connection"] = "close"
-            elif not self._disconnect_on_finish:
-                headers["Connection"] = "Keep-Alive"
-            if "Date" not in d:
-                d["Date"] = http_date()
-            if request.method == "HEAD" or code == 304:
-                self._expected_content_remaining = 0
-            elif "Content-Length" in d:
-                cl = d["Content-Length"]
-                self._expected_content_remaining = (
-                    int(cl)  # type: ignore[arg-type]
-                    if cl.__class__ is str and cl.isdigit() and cl.isascii()
-                    else parse_int(headers["Content-Length"])
-                )
-            else:
-                self._expected_content_remaining = None
-        if self._chunking_output:
-            headers["Transfer-Encoding"] = "chunked"
-        lines = []
-        for n, v in headers._d.items():
-            if v.__class__ is str:
-                lines.append(f"{n}: {v}")
-            elif v.__class__ is list:
-                for item in v:
-                    lines.append(
-                        f"{n}: {item}"
-                        if item.__class__ is str
-                        else f"{n}: {_header_text(item)}"
-                    )
-            else:
-                lines.append(f"{n}: {_header_text(v)}")
-        if lines:
-            block = "\r\n".join(lines)
-            # Each separator adds exactly one CR and one LF; any other is
-            # injected by a name or value.
-            if (
-                block.count("\n") != len(lines) - 1
-                or block.count("\r") != len(lines) - 1
-            ):
-                raise _HeaderInjectionError("Illegal characters (CR or LF) in header")
-            try:
-                data = head + block.encode("latin1") + b"\r\n\r\n"
-            except UnicodeEncodeError as e:
-                raise _HeaderInjectionError(
-                    f"Header not encodable as latin-1: {e}"
-                ) from e
         else:
-            data = head + b"\r\n"
+            if not self._disconnect_on_finish:
+                headers["Connection"] = "Keep-Alive"
+            chunking = False
+        if "Date" not in d:
+            d["Date"] = http_date()
+        if method == "HEAD" or code == 304:
+            remaining: int | None = 0
+        else:
+            cl = d.get("Content-Length")
+            if cl is None:
+                remaining = None
+            elif cl.__class__ is str and cl.isdigit() and cl.isascii():  # type: ignore[union-attr]
+                remaining = int(cl)  # type: ignore[arg-type]
+            else:
+                remaining = parse_int(headers["Content-Length"])
+        tail = None
+        if chunking:
+            self._chunking_output = True
+            headers["Transfer-Encoding"] = "chunked"
+        elif chunk and remaining is not None and chunk.__class__ is bytes:
+            # The body goes out in the same write when it fits the declared
+            # length (the common case); otherwise it is checked and framed
+            # after the head.
+            if len(chunk) <= remaining:
+                tail = chunk
+                remaining -= len(chunk)
+        try:
+            data = _format_head_c(head, d, tail)
+        except ValueError as e:
+            raise _HeaderInjectionError(str(e)) from None
+        if data is None:
+            data = _format_head(head, d, tail)
+        self._response_started = True
+        stream = self.stream
+        if stream is None or stream.closed():
+            if tail is not None:
+                remaining += len(tail)  # type: ignore[operator]
+            self._expected_content_remaining = remaining
+            return _closed_future()
+        self._expected_content_remaining = remaining
+        if chunk and tail is None:
+            data += self._format_chunk(chunk)
+        owner = self._owner
+        if (
+            owner is not None
+            and owner._corking
+            and owner._cork_size + len(data) <= _CORK_MAX
+        ):
+            # self._send(data), its corking case inline.
+            owner._cork.append(data)
+            owner._cork_size += len(data)
+            owner._cork_conn = self
+            fut = owner._done_future
+            if fut is None:
+                fut = owner._done_future = self.stream._loop.create_future()
+                fut.set_result(None)
+            return fut  # type: ignore[no-any-return]
+        return self._send(data)
+
+    def _write_request_head(
+        self,
+        req: httputil.RequestStartLine,
+        headers: httputil.HTTPHeaders,
+        chunk: bytes | None,
+    ) -> asyncio.Future[None]:
+        self._request_start_line = req
+        first = f"{req.method} {req.path} HTTP/1.1"
+        if (
+            "\r" in first
+            or "\n" in first
+            or req.path.count(" ")
+            or not _TOKEN(req.method)
+        ):
+            raise _HeaderInjectionError(f"Illegal request line {first!r}")
+        head = first.encode("latin1") + b"\r\n"
+        self._chunking_output = chunking = (
+            req.method in ("POST", "PUT", "PATCH")
+            and "Content-Length" not in headers._d
+        )
+        self._expected_content_remaining = None
+        if chunking:
+            headers["Transfer-Encoding"] = "chunked"
+        try:
+            data = _format_head_c(head, headers._d, None)
+        except ValueError as e:
+            raise _HeaderInjectionError(str(e)) from None
+        if data is None:
+            data = _format_head(head, headers._d, None)
         self._response_started = True
         stream = self.stream
         if stream is None or stream.closed():
             return _closed_future()
         if chunk:
-            remaining = self._expected_content_remaining
-            if (
-                not self._chunking_output
-                and remaining is not None
-                and len(chunk) <= remaining
-            ):
-                self._expected_content_remaining = remaining - len(chunk)
-                data += chunk
-            else:
-                data += self._format_chunk(chunk)
+            data += self._format_chunk(chunk)
         return self._send(data)
 
     def _send(self, data: bytes) -> asyncio.Future[None]:
@@ -1046,9 +799,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # one resolved Future (awaiting it returns at once).
                 fut = owner._done_future
                 if fut is None:
-                    fut = owner._done_future = (
-                        asyncio.get_running_loop().create_future()
-                    )
+                    fut = owner._done_future = self.stream._loop.create_future()
                     fut.set_result(None)
                 return fut  # type: ignore[no-any-return]
             owner._flush()  # keep the order, then write the big piece directly
@@ -1218,11 +969,28 @@ class HTTP1ServerConnection:
             )
         burst = 0
         decompress = params.decompress
+        new_conn = object.__new__
+        context = self.context
+        max_body = params.max_body_size
+        no_keep_alive = params.no_keep_alive
+        body_timeout = params.body_timeout
         last: HTTP1Connection | None = None
         try:
             while not self._draining:
-                conn = HTTP1Connection(stream, False, params, self.context)
+                # HTTP1Connection(stream, False, params, context), storing
+                # only what differs from the class-level defaults.
+                conn = new_conn(HTTP1Connection)
+                conn.stream = stream
+                conn.params = params
+                conn.context = context
                 conn._owner = self
+                conn._max_body_size = (
+                    max_body if max_body is not None else stream.max_buffer_size
+                )
+                if no_keep_alive:
+                    conn.no_keep_alive = True
+                if body_timeout is not None:
+                    conn._body_timeout = body_timeout
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     ok = await (
@@ -1268,7 +1036,11 @@ class HTTP1ServerConnection:
                     burst += 1
                     if burst >= _PIPELINE_BURST:
                         burst = 0
-                        await asyncio.sleep(0)
+                        # Fairness: let other connections run before the
+                        # next buffered request.  With nothing buffered the
+                        # next read waits for the poller anyway.
+                        if stream._read_buffer_size:
+                            await asyncio.sleep(0)
         finally:
             if self._corking:
                 self._flush()

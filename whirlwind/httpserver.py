@@ -177,7 +177,12 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         if known[1]:
             delegate = cb.start_request(server_conn, request_conn)  # type: ignore[union-attr]
         else:
-            delegate = _CallableAdapter(cb, request_conn)  # type: ignore[arg-type]
+            # _CallableAdapter(cb, request_conn) without an __init__ frame.
+            delegate = _new_adapter(_CallableAdapter)
+            delegate.connection = request_conn
+            delegate.request_callback = cb  # type: ignore[assignment]
+            delegate.request = None
+            delegate._chunks = None
         if self.xheaders:
             delegate = _ProxyAdapter(delegate, request_conn)
         return delegate
@@ -191,6 +196,9 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             self._all_closed.set()
 
 
+_new_adapter = object.__new__
+
+
 class _CallableAdapter(httputil.HTTPMessageDelegate):
     """Buffers the body, then calls a plain request callback."""
 
@@ -199,25 +207,37 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
     def __init__(
         self, request_callback: _RequestCallback, request_conn: httputil.HTTPConnection
     ) -> None:
+        # (HTTPServer.start_request sets these fields directly.)
         self.connection = request_conn
         self.request_callback = request_callback
         self.request: httputil.HTTPServerRequest | None = None
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes] | None = None
 
     def headers_received(
         self,
         start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
+        # HTTPServerRequest(connection=, start_line=, headers=), positionally:
+        # a call with keywords costs a dict per request.
         self.request = httputil.HTTPServerRequest(
-            connection=self.connection,
-            start_line=start_line,  # type: ignore[arg-type]
-            headers=headers,
+            None,
+            None,
+            "HTTP/1.0",
+            headers,
+            None,
+            None,
+            None,
+            self.connection,
+            start_line,  # type: ignore[arg-type]
         )
         return None
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        self._chunks.append(chunk)
+        if self._chunks is None:
+            self._chunks = [chunk]
+        else:
+            self._chunks.append(chunk)
         return None
 
     def finish(self) -> Any:
@@ -233,7 +253,7 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
         return None
 
     def on_connection_close(self) -> None:
-        self._chunks = []
+        self._chunks = None
 
 
 def _is_valid_ip(ip: str) -> bool:

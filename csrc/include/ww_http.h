@@ -294,4 +294,83 @@ ww_http_next_field(const char *buf, Py_ssize_t len, Py_ssize_t *pos,
     }
 }
 
+/*
+ * Writing.  A response (or request) head is written by the caller in two
+ * passes over its fields: the first measures and checks them, the second
+ * copies them into one new bytes object.  ww_http_out_bad() is the check:
+ * the offset of the first CR, LF or NUL in b[0:n] (bytes that would let a
+ * name or value end the line or the head early: header injection), or -1.
+ */
+static inline Py_ssize_t
+ww_http_out_bad(const unsigned char *b, Py_ssize_t n)
+{
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = b[i];
+        if (c <= '\r' && (c == '\r' || c == '\n' || c == 0)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/*
+ * The IMF-fixdate of POSIX time t (RFC 9110 section 5.6.7), for the Date
+ * header: "Sun, 06 Nov 1994 08:49:37 GMT", exactly WW_HTTP_DATE_LEN bytes,
+ * written to out (no NUL).  The civil date comes from the day count by
+ * Howard Hinnant's days-to-civil algorithm: no gmtime(), so it is
+ * thread-safe and the same on every platform.
+ */
+#define WW_HTTP_DATE_LEN 29
+
+static inline void
+ww_http_format_date(long long t, char *out)
+{
+    static const char wday[7][4] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+    static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    long long days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    long long secs = t - days * 86400;
+    long long z = days + 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long y = yoe + era * 400;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int w = (int)(((days % 7) + 7) % 7);     /* 1970-01-01 was a Thursday */
+    int hh = (int)(secs / 3600), mm = (int)(secs / 60 % 60), ss = (int)(secs % 60);
+    y += m <= 2;
+    if (y < 0) {
+        y = 0;
+    }
+    else if (y > 9999) {
+        y = 9999;
+    }
+    memcpy(out, wday[w], 3);
+    out[3] = ',';
+    out[4] = ' ';
+    out[5] = (char)('0' + d / 10);
+    out[6] = (char)('0' + d % 10);
+    out[7] = ' ';
+    memcpy(out + 8, mon[m - 1], 3);
+    out[11] = ' ';
+    out[12] = (char)('0' + y / 1000);
+    out[13] = (char)('0' + y / 100 % 10);
+    out[14] = (char)('0' + y / 10 % 10);
+    out[15] = (char)('0' + y % 10);
+    out[16] = ' ';
+    out[17] = (char)('0' + hh / 10);
+    out[18] = (char)('0' + hh % 10);
+    out[19] = ':';
+    out[20] = (char)('0' + mm / 10);
+    out[21] = (char)('0' + mm % 10);
+    out[22] = ':';
+    out[23] = (char)('0' + ss / 10);
+    out[24] = (char)('0' + ss % 10);
+    memcpy(out + 25, " GMT", 4);
+}
+
 #endif /* WW_HTTP_H */

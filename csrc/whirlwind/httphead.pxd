@@ -22,6 +22,9 @@ cdef extern from "ww_http.h" nogil:
                            Py_ssize_t *lines)
     int ww_http_next_field(const char *buf, Py_ssize_t len, Py_ssize_t *pos,
                            ww_http_field_t *f)
+    Py_ssize_t ww_http_out_bad(const unsigned char *b, Py_ssize_t n)
+    const int WW_HTTP_DATE_LEN
+    void ww_http_format_date(long long t, char *out)
 
 # A dict sized for n items (one allocation instead of growing); private in
 # CPython, so only where it is known to exist.
@@ -45,3 +48,5 @@ cdef extern from "Python.h":
 
 # The K_HEAD branch of _Stream._find_read_pos.
 cdef Py_ssize_t _head_read_pos(_Stream s) except -2
+# _Stream.take_http_head().
+cdef object _take_head(_Stream s, Py_ssize_t max_bytes, Py_ssize_t max_count)

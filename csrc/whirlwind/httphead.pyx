@@ -1,4 +1,4 @@
-# HTTP/1 head reading and splitting: parse_head() and the stream's K_HEAD reads.
+# HTTP/1 heads: parse_head(), the stream's K_HEAD reads, and format_head().
 #
 # Theory of operation
 # -------------------
@@ -20,14 +20,27 @@
 # normalised name to a str, or a list of str when repeated, and _joined
 # caches joined values), with the same results and error classes as the
 # Python reference, whirlwind.http1connection._parse_head.
+#
+# Writing (format_head).  Two passes over the fields: the first checks each
+# name and value (exact str, latin-1, no CR/LF/NUL) and adds up the size,
+# the second copies them into one bytes object of that size, with the
+# start line before and the body after: one allocation, no Python loop.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_SetDefault, PyDict_SetItem
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Next, PyDict_SetDefault, PyDict_SetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
-from cpython.unicode cimport PyUnicode_DecodeLatin1
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_KIND,
+    PyUnicode_CheckExact,
+    PyUnicode_DecodeLatin1,
+    PyUnicode_GET_LENGTH,
+    PyUnicode_KIND,
+)
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
+from libc.time cimport time as c_time
 
 import types as _types
 
@@ -236,8 +249,11 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
     whirlwind.httputil.HTTPInputError for a malformed field: the same
     verdicts as whirlwind.http1connection._parse_head.
     """
-    cdef const char *buf = PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    return _parse_head_buf(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), max_count)
+
+
+cdef tuple _parse_head_buf(const char *buf, Py_ssize_t n, Py_ssize_t max_count):
+    # parse_head() over buf[0:n] (a bytes object or a stream's buffer).
     cdef Py_ssize_t line, line_len, pos, size
     cdef ww_http_field_t f
     cdef int r
@@ -274,6 +290,151 @@ def parse_head(bytes data not None, Py_ssize_t max_count):
             else:
                 (<list>old).append(value)
     return start_line, _new_headers(d)
+
+
+
+cdef object _take_head(_Stream s, Py_ssize_t max_bytes, Py_ssize_t max_count):
+    # _Stream.take_http_head(): a whole head already buffered (no read
+    # pending), consumed and split in place (no bytes object for the head),
+    # or None with nothing consumed.  Limits as in _head_read_pos; a head
+    # that is too long is left to read_http_head(), which reports it.
+    cdef Py_ssize_t avail = s._end - s._start
+    cdef Py_ssize_t cursor = 0, k, r, limit = -1
+    k = ww_http_skip_blank(s._buf + s._start, avail)
+    if k == avail:
+        return None
+    if max_bytes >= 0:
+        limit = max_bytes - k
+        if limit < 0:
+            return None
+    r = ww_http_find_head_end(s._buf + s._start + k, avail - k, &cursor, limit)
+    if r < 0:
+        return None
+    if _HTTPHeaders is None:
+        _load_httputil()
+    try:
+        return _parse_head_buf(s._buf + s._start + k, r, max_count)
+    finally:
+        s._consume(k + r)   # consumed even when it is malformed, like a read
+
+# -- format_head -----------------------------------------------------------------
+
+cdef Py_ssize_t _out_len(object s, object name) except -2:
+    # The length of s written as latin-1, or -1 if s is not exactly a str
+    # (format_head then declines).  CR, LF, NUL or a character past U+00FF
+    # raise ValueError naming the field.
+    if not PyUnicode_CheckExact(s):
+        return -1
+    if PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND:
+        # Canonical strs use the narrowest kind: a wider one holds a
+        # character latin-1 cannot encode.
+        raise ValueError("Header not encodable as latin-1: %r" % (name,))
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
+    if ww_http_out_bad(<const unsigned char *>PyUnicode_DATA(s), n) >= 0:
+        raise ValueError("Illegal characters (CR, LF or NUL) in header %r" % (name,))
+    return n
+
+
+cdef inline char *_put_field(char *p, object name, object value) noexcept:
+    # "name: value\r\n"; both were checked by _out_len (1-byte kind).
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(name)
+    memcpy(p, PyUnicode_DATA(name), n)
+    p += n
+    p[0] = 58   # ':'
+    p[1] = 32   # ' '
+    p += 2
+    n = PyUnicode_GET_LENGTH(value)
+    memcpy(p, PyUnicode_DATA(value), n)
+    p += n
+    p[0] = 13
+    p[1] = 10
+    return p + 2
+
+
+def format_head(bytes first not None, dict fields not None, bytes tail=None):
+    """``first`` + one ``Name: value`` line per field + an empty line + ``tail``.
+
+    ``first`` is the start line with its CRLF; ``fields`` maps names to a
+    str, or to a list of str for a repeated field (HTTPHeaders._d).
+    Returns None if a name, value or item is not exactly a str (the caller
+    formats those in Python).  Raises ValueError, before anything is built,
+    for CR, LF or NUL in a name or value, or a character latin-1 cannot
+    encode.  The Python reference is whirlwind._http1support._format_head.
+    """
+    cdef Py_ssize_t total = PyBytes_GET_SIZE(first) + 2
+    cdef Py_ssize_t pos = 0, n, i, m, k
+    cdef PyObject *key
+    cdef PyObject *val
+    cdef char *p
+    if tail is not None:
+        total += PyBytes_GET_SIZE(tail)
+    # Pass 1: check and measure.  No Python code runs between the passes,
+    # so the dict and its lists cannot change under us.
+    while PyDict_Next(fields, &pos, &key, &val):
+        if type(<object>val) is list:
+            m = PyList_GET_SIZE(<object>val)
+            if m == 0:
+                continue        # no line, so nothing to check
+            n = _out_len(<object>key, <object>key)
+            if n < 0:
+                return None
+            for i in range(m):
+                k = _out_len(<object>PyList_GET_ITEM(<object>val, i), <object>key)
+                if k < 0:
+                    return None
+                total += n + k + 4
+        else:
+            n = _out_len(<object>key, <object>key)
+            k = _out_len(<object>val, <object>key)
+            if n < 0 or k < 0:
+                return None
+            total += n + k + 4
+    # Pass 2: copy into one new bytes object.
+    out = PyBytes_FromStringAndSize(NULL, total)
+    p = PyBytes_AS_STRING(out)
+    n = PyBytes_GET_SIZE(first)
+    memcpy(p, PyBytes_AS_STRING(first), n)
+    p += n
+    pos = 0
+    while PyDict_Next(fields, &pos, &key, &val):
+        if type(<object>val) is list:
+            m = PyList_GET_SIZE(<object>val)
+            for i in range(m):
+                p = _put_field(p, <object>key, <object>PyList_GET_ITEM(<object>val, i))
+        else:
+            p = _put_field(p, <object>key, <object>val)
+    p[0] = 13
+    p[1] = 10
+    p += 2
+    if tail is not None:
+        memcpy(p, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail))
+    return out
+
+
+# -- the Date header -------------------------------------------------------------
+
+cdef long long _date_second = -1
+cdef object _date_value = None
+
+
+def http_date():
+    """The current time as an HTTP date (``Sun, 06 Nov 1994 08:49:37 GMT``).
+
+    Formatted at most once a second; between those, a cached str.
+    """
+    global _date_second, _date_value
+    cdef long long now = <long long>c_time(NULL)
+    if now != _date_second:
+        _date_value = _http_date_at(now)
+        _date_second = now
+    return _date_value
+
+
+def _http_date_at(long long t):
+    """The HTTP date of POSIX time ``t`` (whole seconds), for tests."""
+    cdef char buf[32]
+    ww_http_format_date(t, buf)
+    return PyUnicode_DecodeLatin1(buf, WW_HTTP_DATE_LEN, NULL)
 
 
 cdef Py_ssize_t _head_read_pos(_Stream s) except -2:

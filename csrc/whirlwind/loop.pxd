@@ -91,6 +91,8 @@ cdef class _LoopCore:
 
     # readonly counters for tests
     cdef readonly Py_ssize_t _iterations
+    # {'loop': self}, made on the first create_future()
+    cdef dict _future_kw
 
     cdef double _now(self) noexcept
     cdef int _check_closed_c(self) except -1

@@ -61,7 +61,7 @@
 cimport cython
 from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 from cpython.list cimport PyList_Append, PyList_Clear, PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyObject_Call
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.time cimport monotonic
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
@@ -197,11 +197,13 @@ cdef class _LoopCore:
 
     def create_future(self):
         """Create an asyncio.Future attached to this loop."""
-        if self._running_thread == PyThread_get_thread_ident():
-            # running on this thread: Future() finds this loop as the running
-            # loop without a keyword-argument dict
-            return _aio_Future()
-        return _aio_Future(loop=self)
+        # Always name the loop: Future() without it looks up the running
+        # loop, which calls getpid() on CPython 3.11.  The keyword dict is
+        # made once per loop.
+        kw = self._future_kw
+        if kw is None:
+            kw = self._future_kw = {"loop": self}
+        return PyObject_Call(_aio_Future, (), kw)
 
     def time(self):
         """The loop's clock: time.monotonic()'s clock, in seconds."""

@@ -24,6 +24,7 @@ cdef class _Stream(IOSink):
     cdef readonly object _loop
     cdef _LoopCore _sink         # the loop when it is whirlwind's, else None
     cdef object _create_future   # loop.create_future, bound once
+    cdef dict _future_kw         # {'loop': loop} when Future(loop=loop) is equivalent
     cdef object _call_soon       # loop.call_soon, bound once
     cdef bint _reg_read          # read interest armed with the loop
     cdef bint _reg_write         # write interest armed with the loop
@@ -95,3 +96,4 @@ cdef class _Stream(IOSink):
     cdef int _clear_read(self) except -1
     cdef int _advance_write(self, Py_ssize_t n) except -1
     cdef int _fail_waiters(self) except -1
+    cdef object _new_future(self)

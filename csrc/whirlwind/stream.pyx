@@ -83,12 +83,13 @@ cdef class _Stream(IOSink):
         self._is_socket = is_socket
         self._hooked = hooked
         self._loop = loop
-        if type(loop).create_future is _base_create_future:
-            # asyncio's own create_future is Future(loop=loop): call the C
-            # Future type directly and skip one Python-level frame per read.
-            self._create_future = _partial(_Future, loop=loop)
-        else:
-            self._create_future = loop.create_future
+        cf = type(loop).create_future
+        if cf is _base_create_future or cf is _LoopCore.create_future:
+            # Both are Future(loop=loop): call the C Future type with a kept
+            # keyword dict, skipping a Python-level frame per read and (on
+            # CPython 3.11) the getpid() that finding the running loop costs.
+            self._future_kw = {"loop": loop}
+        self._create_future = loop.create_future
         self._call_soon = loop.call_soon
         self._sink = loop if isinstance(loop, _LoopCore) else None
         # libuv stops a poll handle on POLLERR (uv__poll_io), so on uvloop a
@@ -580,6 +581,11 @@ cdef class _Stream(IOSink):
             self.close(exc_info=e)
             raise
 
+    cdef object _new_future(self):
+        if self._future_kw is not None:
+            return PyObject_Call(_Future, (), self._future_kw)
+        return self._create_future()
+
     cdef int _start_read(self, int kind, object callback) except -1:
         if self._rkind != K_NONE:
             if self._closed:
@@ -590,7 +596,7 @@ cdef class _Stream(IOSink):
         self._rscanned = 0
         self._rfilled = 0
         if callback is None:
-            self._rfuture = self._create_future()
+            self._rfuture = self._new_future()
         else:
             self._rcallback = callback
         return 0
@@ -668,6 +674,19 @@ cdef class _Stream(IOSink):
         fut = self._rfuture
         self._try_inline()
         return fut
+
+    def take_http_head(self, max_bytes, Py_ssize_t max_count):
+        """A whole HTTP/1 head that is already buffered, split at once.
+
+        When no read is pending and the buffer holds a complete head within
+        ``max_bytes``, consumes it and returns ``parse_head()``'s result
+        (``(start_line, HTTPHeaders)``, or its exceptions) without a Future
+        or a bytes copy of the head.  Otherwise returns None and consumes
+        nothing: use read_http_head().
+        """
+        if self._rkind != K_NONE or self._start == self._end:
+            return None
+        return _take_head(self, -1 if max_bytes is None else max_bytes, max_count)
     # ---- end of HTTP head reads ----
 
     def read_bytes(self, num_bytes, partial=False, streaming_callback=None,
@@ -782,11 +801,11 @@ cdef class _Stream(IOSink):
             # (the kernel took it all) allocates nothing.
             fut = self._done_future
             if fut is None:
-                fut = self._done_future = self._create_future()
+                fut = self._done_future = self._new_future()
                 fut.set_result(None)
             return fut
         if callback is None:
-            fut = self._create_future()
+            fut = self._new_future()
         self._wwaiters.append((self._wtotal, fut, callback))
         if self._closed:
             self._fail_waiters()
