@@ -61,8 +61,22 @@ _VALID_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
 _VALID_REASON = re.compile(r"[\t \x21-\x7e\x80-\xff]*")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
+# Methods that never change state: no XSRF/cross-origin checks.
+_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+# Handler method names, without a str.lower() per request.
+_METHOD_NAMES = {
+    m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+}
 
 _responses: dict[int, str] = httputil.responses
+_sha1 = hashlib.sha1
+
+# Default Etags of small bodies, by body: most responses of a service repeat
+# (a hello page, a health check), and a SHA-1 of a few bytes costs more than a
+# dict lookup. Bounded: emptied when full.
+_etags: dict[bytes, str] = {}
+_ETAG_CACHE_BODY = 512
+_ETAG_CACHE_SIZE = 256
 
 
 class _ArgDefaultMarker:
@@ -74,6 +88,7 @@ _ARG_DEFAULT = _ArgDefaultMarker()
 # -- cached per-response values -------------------------------------------------
 
 _date_cache: tuple[int, str] = (0, "")
+_time = time.time
 
 
 def _http_date() -> str:
@@ -206,6 +221,33 @@ class RequestHandler(_RenderMixin, _CookieMixin):
     path_args: list[str]
     path_kwargs: dict[str, str]
 
+    # Defaults every new handler starts with, read from the class until the
+    # instance sets its own (the per-request constructor skips the stores).
+    _headers_written = False
+    _finished = False
+    _auto_finish = True
+    _prepared_future: asyncio.Future[None] | None = None
+    _status_code = 200
+    _reason = "OK"
+    # Whether the connection's close callback points at this handler (it is
+    # registered only once the request outlives the inline call).
+    _close_watched = False
+    # Whether `_new_handler` may build instances of this class without
+    # calling ``__init__`` (see `__init_subclass__`).
+    _plain_new = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        mro = cls.__mro__
+        cls._plain_new = (
+            cls.__init__ is RequestHandler.__init__
+            and cls.clear is RequestHandler.clear
+            and not any(
+                "__init__" in k.__dict__
+                for k in mro[mro.index(RequestHandler) + 1 : -1]
+            )
+        )
+
     def __init__(
         self,
         application: Any,
@@ -223,6 +265,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         self.clear()
         assert request.connection is not None
         request.connection.set_close_callback(self.on_connection_close)  # type: ignore[attr-defined]
+        self._close_watched = True
         self.initialize(**kwargs)
 
     def _initialize(self) -> None:
@@ -274,10 +317,12 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             # Names below are already in canonical case: fill the mapping
             # directly instead of normalising three constant names per request.
             headers = _new_headers(httputil.HTTPHeaders)
+            now = int(_time())
+            date = _date_cache
             headers._d = {
                 "Server": _SERVER,
                 "Content-Type": _HTML,
-                "Date": _http_date(),
+                "Date": date[1] if date[0] == now else _http_date(),
             }
             headers._joined = {}
         else:
@@ -489,9 +534,10 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             if jar:
                 for morsel in jar.values():
                     self.add_header("Set-Cookie", morsel.OutputString(None))
-            return conn.write_headers(
-                _start_line(self._status_code, self._reason), self._headers, chunk
-            )
+            code = self._status_code
+            reason = self._reason
+            line = _start_lines.get((code, reason)) or _start_line(code, reason)
+            return conn.write_headers(line, self._headers, chunk)
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
         if self.request.method != "HEAD":
@@ -535,9 +581,17 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                     buf = self._write_buffer
                     if len(buf) > 1:
                         buf[:] = [b"".join(buf)]
-                    names["Etag"] = (
-                        f'"{hashlib.sha1(buf[0] if buf else b"").hexdigest()}"'
-                    )
+                    body = buf[0] if buf else b""
+                    if len(body) <= _ETAG_CACHE_BODY:
+                        etag = _etags.get(body)
+                        if etag is None:
+                            etag = f'"{_sha1(body).hexdigest()}"'
+                            if len(_etags) >= _ETAG_CACHE_SIZE:
+                                _etags.clear()
+                            _etags[body] = etag
+                    else:
+                        etag = f'"{_sha1(body).hexdigest()}"'
+                    names["Etag"] = etag
                     rh = self.request.headers
                     check = (
                         rh.__class__ is not httputil.HTTPHeaders
@@ -557,23 +611,37 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                     )
                 self._clear_representation_headers()
             elif "Content-Length" not in names:
-                size = 0
-                for part in self._write_buffer:
-                    size += len(part)
-                names["Content-Length"] = str(size)
+                buf = self._write_buffer
+                if len(buf) == 1:
+                    names["Content-Length"] = str(len(buf[0]))
+                else:
+                    size = 0
+                    for part in buf:
+                        size += len(part)
+                    names["Content-Length"] = str(size)
         conn = self.request.connection
         assert conn is not None
-        conn.set_close_callback(None)  # type: ignore[attr-defined]
+        if self._close_watched:
+            conn.set_close_callback(None)  # type: ignore[attr-defined]
+        cls = type(self)
         future = (
             self._flush(True)
-            if type(self).flush is _base_flush
+            if cls.flush is _base_flush
             else self.flush(include_footers=True)
         )
         conn.finish()
-        self._log()
+        if cls._log is _base_log:
+            self.application.log_request(self)
+        else:
+            self._log()
         self._finished = True
-        self.on_finish()
-        self._break_cycles()
+        # The base hooks do nothing: skip the calls.
+        if cls.on_finish is not _base_on_finish:
+            self.on_finish()
+        if cls._break_cycles is not _base_break_cycles:
+            self._break_cycles()
+        elif self.__dict__.get("_ui") is not None:
+            self.__dict__["_ui"] = None
         return future
 
     def detach(self) -> iostream.IOStream:
@@ -790,7 +858,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             self.path_kwargs = (
                 {k: decode(v, name=k) for k, v in kwargs.items()} if kwargs else {}
             )
-            self._cross_origin_protection()
+            if request.method not in _SAFE_METHODS:
+                self._cross_origin_protection()
             result = self.prepare()
             if result is not None:
                 return self._resume(result, _AFTER_PREPARE)
@@ -800,13 +869,18 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 return None
             if self._stream_request_body:
                 return self._resume(request._body_future, _AFTER_BODY)  # type: ignore[attr-defined]
-            result = getattr(self, request.method.lower())(
+            method = request.method
+            result = getattr(self, _METHOD_NAMES.get(method) or method.lower())(
                 *self.path_args, **self.path_kwargs
             )
             if result is not None:
                 return self._resume(result, _AFTER_METHOD)
-            if self._auto_finish and not self._finished:
-                self.finish()
+            if not self._finished:
+                if self._auto_finish:
+                    self.finish()
+                else:
+                    # Finished later (e.g. from a callback): watch the peer.
+                    self._watch_close()
         except Exception as e:
             self._handle_exception_safely(e)
             if self._prepared_future is not None:
@@ -815,6 +889,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
 
     async def _resume(self, pending: Awaitable[Any] | None, stage: int) -> None:
         """The asynchronous remainder of `_execute`, from ``stage`` on."""
+        if not self._close_watched:
+            self._watch_close()
         try:
             if stage == _AFTER_PREPARE:
                 await pending  # type: ignore[misc]
@@ -857,6 +933,14 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             if self._prepared_future is not None:
                 self._set_prepared()
 
+    def _watch_close(self) -> None:
+        """Routes the connection's close callback to `on_connection_close`
+        (needed only once the request outlives the inline `_execute`)."""
+        conn = self.request.connection
+        if conn is not None and not self._finished:
+            conn.set_close_callback(self.on_connection_close)  # type: ignore[attr-defined]
+            self._close_watched = True
+
     def _set_prepared(self) -> None:
         fut = self._prepared_future
         if fut is not None and not fut.done():
@@ -881,3 +965,44 @@ _base_set_etag_header = RequestHandler.set_etag_header
 _base_compute_etag = RequestHandler.compute_etag
 _base_check_etag_header = RequestHandler.check_etag_header
 _base_flush = RequestHandler.flush
+_base_log = RequestHandler._log
+_base_on_finish = RequestHandler.on_finish
+_base_break_cycles = RequestHandler._break_cycles
+_base_set_default_headers = RequestHandler.set_default_headers
+_base_initialize = RequestHandler._initialize
+_new_handler_object = object.__new__
+
+
+def _new_handler(
+    cls: type[RequestHandler],
+    application: Any,
+    request: httputil.HTTPServerRequest,
+    kwargs: dict[str, Any],
+) -> RequestHandler:
+    """``cls(application, request, **kwargs)``, built field by field when the
+    class keeps the base ``__init__`` and ``clear`` (``_plain_new``): the
+    defaults come from class attributes, the base hooks are not called, and
+    the close callback is registered only if the request outlives
+    ``_execute`` (see `RequestHandler._watch_close`)."""
+    if not (cls._plain_new and _PRENORMALIZED_HEADERS):
+        return cls(application, request, **kwargs)
+    self: RequestHandler = _new_handler_object(cls)
+    self.application = application
+    self.request = request
+    self._transforms = []
+    headers = _new_headers(httputil.HTTPHeaders)
+    now = int(_time())
+    date = _date_cache
+    headers._d = {
+        "Server": _SERVER,
+        "Content-Type": _HTML,
+        "Date": date[1] if date[0] == now else _http_date(),
+    }
+    headers._joined = {}
+    self._headers = headers
+    self._write_buffer = []
+    if cls.set_default_headers is not _base_set_default_headers:
+        self.set_default_headers()
+    if kwargs or cls.initialize is not _base_initialize:
+        self.initialize(**kwargs)
+    return self

@@ -370,6 +370,72 @@ class HTTPServerRequest:
         return f"{self.__class__.__name__}({args})"
 
 
+_new_request = object.__new__
+
+
+def _server_request(
+    connection: HTTPConnection,
+    server_connection: object,
+    start_line: RequestStartLine,
+    headers: HTTPHeaders,
+) -> HTTPServerRequest:
+    """The `HTTPServerRequest` for a request a server connection has read:
+    the same object ``HTTPServerRequest(connection=..., start_line=...,
+    headers=..., server_connection=...)`` builds, without the keyword
+    constructor's generic branches (applications call this per request)."""
+    r: HTTPServerRequest = _new_request(HTTPServerRequest)
+    method, uri, version = start_line
+    r.method = method
+    r.uri = uri
+    r.version = version
+    r.headers = headers
+    r.body = b""
+    try:
+        context: Any = connection.context  # type: ignore[attr-defined]
+        r.remote_ip = context.remote_ip
+        r.protocol = context.protocol
+    except AttributeError:
+        context = getattr(connection, "context", None)
+        r.remote_ip = getattr(context, "remote_ip", None)
+        r.protocol = getattr(context, "protocol", "http")
+    h: Any = (
+        headers._d.get("Host")
+        if headers.__class__ is HTTPHeaders
+        else headers.get("Host")
+    )
+    if h.__class__ is list:
+        h = ",".join(h)  # several Host lines: refused below
+    if h not in _VALID_HOSTS:
+        if h is None:
+            if version != "HTTP/1.0":
+                raise HTTPInputError("Missing Host header")
+            h = "127.0.0.1"
+        elif "," in h or not _ABNF.host.fullmatch(h):
+            raise HTTPInputError(f"Invalid Host header: {h!r}")
+        elif len(_VALID_HOSTS) < _CACHE_MAX:
+            _VALID_HOSTS.add(h)
+    r.host = h
+    r._host_name = None
+    r.files = {}
+    r.connection = connection
+    r.server_connection = server_connection
+    r._start_time = time.time()
+    r._finish_time = None
+    path, _, query = uri.partition("?")
+    r.path = path
+    r.query = query
+    if (
+        query
+        and query.count("&") >= _DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments
+    ):
+        raise HTTPInputError("Invalid query string: Max number of fields exceeded")
+    r._arguments = None
+    r._query_arguments = None
+    r.body_arguments = {}
+    r._cookies = None
+    return r
+
+
 # ---------------------------------------------------------------------------
 # Interfaces between connections and applications
 
