@@ -950,3 +950,65 @@ def test_core_paths_on_each_loop(loop_kind: str) -> None:
             json.loads(c.fetch("/stream", "PUT", body=b"y" * 70000).body)["size"]
             == 70000
         )
+
+
+def test_access_log_level_and_settings_changes_take_effect() -> None:
+    app = web.Application([("/", Quiet)])
+    with serve(app) as c:
+        with LogCapture(access_log.name) as logs:
+            c.fetch("/?s=200")
+            access_log.setLevel(logging.WARNING)
+            c.fetch("/?s=200")
+            c.fetch("/?s=404")
+            access_log.setLevel(logging.INFO)
+            c.fetch("/?s=201")
+            logging.disable(logging.INFO)
+            try:
+                c.fetch("/?s=202")
+            finally:
+                logging.disable(logging.NOTSET)
+        assert [r.getMessage().split(" ")[0] for r in logs.records] == [
+            "200",
+            "404",
+            "201",
+        ]
+        # log_function set after requests were served replaces the access log.
+        seen: list[int] = []
+        app.settings["log_function"] = lambda h: seen.append(h.get_status())
+        c.fetch("/?s=203")
+        assert seen == [203]
+        app.settings.pop("log_function")
+        with LogCapture(access_log.name) as logs:
+            c.fetch("/?s=204")
+        assert [r.getMessage().split(" ")[0] for r in logs.records] == ["204"]
+
+
+class ClassicPoll(web.RequestHandler):
+    noticed = False
+    started = False
+
+    @web.asynchronous
+    def get(self) -> None:
+        # Returns at once without finishing: the request stays open.
+        ClassicPoll.started = True
+
+    def on_connection_close(self) -> None:
+        ClassicPoll.noticed = True
+
+
+def test_on_connection_close_after_synchronous_method_left_request_open() -> None:
+    ClassicPoll.noticed = ClassicPoll.started = False
+    with serve(web.Application([("/", ClassicPoll)])) as c:
+        s = socket.create_connection(("127.0.0.1", c.port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(200):
+            if ClassicPoll.started:
+                break
+            c.call(lambda: None)
+        assert ClassicPoll.started
+        s.close()
+        for _ in range(200):
+            if ClassicPoll.noticed:
+                break
+            c.call(lambda: None)
+        assert ClassicPoll.noticed
