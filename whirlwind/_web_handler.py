@@ -236,17 +236,14 @@ class RequestHandler(_RenderMixin, _CookieMixin):
     # calling ``__init__`` (see `__init_subclass__`).
     _plain_new = True
 
+    # Whether finish() may use the base Etag and flush/log/cleanup steps
+    # inline (see `_hook_flags`).
+    _default_etag = True
+    _plain_finish = True
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        mro = cls.__mro__
-        cls._plain_new = (
-            cls.__init__ is RequestHandler.__init__
-            and cls.clear is RequestHandler.clear
-            and not any(
-                "__init__" in k.__dict__
-                for k in mro[mro.index(RequestHandler) + 1 : -1]
-            )
-        )
+        _hook_flags(cls)
 
     def __init__(
         self,
@@ -482,14 +479,23 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         """
         if self._finished:
             raise RuntimeError("Cannot write() after finish()")
-        if isinstance(chunk, bytes):
-            self._write_buffer.append(chunk)
+        cls = chunk.__class__
+        if cls is str:
+            self._write_buffer.append(chunk.encode("utf-8"))  # type: ignore[union-attr]
+            return
+        if cls is bytes or isinstance(chunk, bytes):
+            self._write_buffer.append(chunk)  # type: ignore[arg-type]
             return
         if isinstance(chunk, str):
             self._write_buffer.append(chunk.encode("utf-8"))
             return
         if isinstance(chunk, dict):
-            self.set_header("Content-Type", _JSON)
+            if _PRENORMALIZED_HEADERS and type(self).set_header is _base_set_header:
+                headers = self._headers
+                headers._d["Content-Type"] = _JSON
+                headers._joined.pop("Content-Type", None)
+            else:
+                self.set_header("Content-Type", _JSON)
             self._write_buffer.append(json_encode(chunk).encode("utf-8"))
             return
         message = "write() only accepts bytes, unicode, and dict objects"
@@ -569,13 +575,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 and self.request.method in ("GET", "HEAD")
                 and "Etag" not in names
             ):
-                cls = type(self)
-                if (
-                    _PRENORMALIZED_HEADERS
-                    and cls.set_etag_header is _base_set_etag_header
-                    and cls.compute_etag is _base_compute_etag
-                    and cls.check_etag_header is _base_check_etag_header
-                ):
+                if _PRENORMALIZED_HEADERS and type(self)._default_etag:
                     # The default Etag, without four method calls; a request
                     # without If-None-Match cannot turn into a 304.
                     buf = self._write_buffer
@@ -623,25 +623,22 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         assert conn is not None
         if self._close_watched:
             conn.set_close_callback(None)  # type: ignore[attr-defined]
-        cls = type(self)
-        future = (
-            self._flush(True)
-            if cls.flush is _base_flush
-            else self.flush(include_footers=True)
-        )
-        conn.finish()
-        if cls._log is _base_log:
+        if type(self)._plain_finish:
+            # The base flush/_log/on_finish/_break_cycles, inline.
+            future = self._flush(True)
+            conn.finish()
             self.application.log_request(self)
-        else:
-            self._log()
+            self._finished = True
+            d = self.__dict__
+            if d.get("_ui") is not None:
+                d["_ui"] = None  # the ui namespace refers back to the handler
+            return future
+        future = self.flush(include_footers=True)
+        conn.finish()
+        self._log()
         self._finished = True
-        # The base hooks do nothing: skip the calls.
-        if cls.on_finish is not _base_on_finish:
-            self.on_finish()
-        if cls._break_cycles is not _base_break_cycles:
-            self._break_cycles()
-        elif self.__dict__.get("_ui") is not None:
-            self.__dict__["_ui"] = None
+        self.on_finish()
+        self._break_cycles()
         return future
 
     def detach(self) -> iostream.IOStream:
@@ -853,16 +850,22 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                     request._parse_body()
                 except httputil.HTTPInputError as e:
                     raise HTTPError(400, f"Invalid body: {e}") from e
-            decode = self.decode_argument
-            self.path_args = [decode(a) for a in args] if args else []
-            self.path_kwargs = (
-                {k: decode(v, name=k) for k, v in kwargs.items()} if kwargs else {}
-            )
+            if args:
+                decode = self.decode_argument
+                self.path_args = [decode(a) for a in args]
+            else:
+                self.path_args = []
+            if kwargs:
+                decode = self.decode_argument
+                self.path_kwargs = {k: decode(v, name=k) for k, v in kwargs.items()}
+            else:
+                self.path_kwargs = {}
             if request.method not in _SAFE_METHODS:
                 self._cross_origin_protection()
-            result = self.prepare()
-            if result is not None:
-                return self._resume(result, _AFTER_PREPARE)
+            if type(self).prepare is not _base_prepare:
+                result = self.prepare()
+                if result is not None:
+                    return self._resume(result, _AFTER_PREPARE)
             if self._prepared_future is not None:
                 self._set_prepared()
             if self._finished:
@@ -959,15 +962,7 @@ _AFTER_BODY = 1
 _CALL_METHOD = 2
 _AFTER_METHOD = 3
 
-# The default Etag methods: finish() computes the Etag inline unless a
-# subclass overrides one of them.
-_base_set_etag_header = RequestHandler.set_etag_header
-_base_compute_etag = RequestHandler.compute_etag
-_base_check_etag_header = RequestHandler.check_etag_header
-_base_flush = RequestHandler.flush
-_base_log = RequestHandler._log
-_base_on_finish = RequestHandler.on_finish
-_base_break_cycles = RequestHandler._break_cycles
+# Base hooks the request path skips calling when a class keeps them.
 _base_set_default_headers = RequestHandler.set_default_headers
 _base_initialize = RequestHandler._initialize
 _new_handler_object = object.__new__
@@ -1006,3 +1001,33 @@ def _new_handler(
     if kwargs or cls.initialize is not _base_initialize:
         self.initialize(**kwargs)
     return self
+
+
+_base_prepare = RequestHandler.prepare
+_base_set_header = RequestHandler.set_header
+
+
+def _hook_flags(cls: type[RequestHandler]) -> None:
+    """Records on a handler class which overridable steps it keeps as the
+    base class defines them, so the request path can skip their calls.
+    Computed when the class is created (hooks are overridden by
+    subclassing; replacing them on an existing class is not seen)."""
+    base = RequestHandler
+    mro = cls.__mro__
+    cls._plain_new = (
+        cls.__init__ is base.__init__
+        and cls.clear is base.clear
+        and not any("__init__" in k.__dict__ for k in mro[mro.index(base) + 1 : -1])
+    )
+    cls._default_etag = (
+        cls.set_etag_header is base.set_etag_header
+        and cls.compute_etag is base.compute_etag
+        and cls.check_etag_header is base.check_etag_header
+    )
+    cls._plain_finish = (
+        cls.flush is base.flush
+        and cls._flush is base._flush
+        and cls._log is base._log
+        and cls.on_finish is base.on_finish
+        and cls._break_cycles is base._break_cycles
+    )
