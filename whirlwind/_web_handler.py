@@ -232,6 +232,9 @@ class RequestHandler(_RenderMixin, _CookieMixin):
     # Whether the connection's close callback points at this handler (it is
     # registered only once the request outlives the inline call).
     _close_watched = False
+    # The ui namespace, set on first use; read without touching ``__dict__``,
+    # which would make CPython build one per handler.
+    _ui: Any = None
     # Whether `_new_handler` may build instances of this class without
     # calling ``__init__`` (see `__init_subclass__`).
     _plain_new = True
@@ -536,7 +539,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 )
             if self.request.method == "HEAD":
                 chunk = b""
-            jar = self.__dict__.get("_new_cookie")
+            jar = self._new_cookie
             if jar:
                 for morsel in jar.values():
                     self.add_header("Set-Cookie", morsel.OutputString(None))
@@ -629,9 +632,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             conn.finish()
             self.application.log_request(self)
             self._finished = True
-            d = self.__dict__
-            if d.get("_ui") is not None:
-                d["_ui"] = None  # the ui namespace refers back to the handler
+            if self._ui is not None:
+                self._ui = None  # the ui namespace refers back to the handler
             return future
         future = self.flush(include_footers=True)
         conn.finish()
