@@ -745,7 +745,7 @@ class _AppDelegate(_HandlerDelegate):
     path-to-handler routes go through `Application.find_handler` and the
     delegate it returns (``inner``)."""
 
-    __slots__ = ("server_conn", "inner")
+    __slots__ = ("server_conn", "inner", "route")
 
     def __init__(
         self,
@@ -797,14 +797,17 @@ class _AppDelegate(_HandlerDelegate):
         if route is None:
             inner = self.inner = app.find_handler(request)
             return inner.headers_received(start_line, headers)
-        cls = self.handler_class = route.handler_class
-        self.handler_kwargs = route.kwargs
-        self.path_args = route.args  # type: ignore[assignment]
-        self.path_kwargs = route.kw or {}  # type: ignore[assignment]
+        cls = route[0]
         if cls._stream_request_body:
+            # Rare: fill in what the inherited execute() reads.
+            self.handler_class = cls
+            self.handler_kwargs = route.kwargs
+            self.path_args = route.args  # type: ignore[assignment]
+            self.path_kwargs = route.kw or {}  # type: ignore[assignment]
             self.stream_request_body = True
             request._body_future = asyncio.get_running_loop().create_future()  # type: ignore[attr-defined]
             return self.execute()
+        self.route = route
         self.stream_request_body = False
         return None
 
@@ -844,16 +847,19 @@ class _AppDelegate(_HandlerDelegate):
                     loader.reset()
         if flags.reset_static is not None:
             flags.reset_static.reset()
-        handler = self.handler = _new_handler(
-            self.handler_class, app, request, self.handler_kwargs
-        )
+        cls, kwargs, args, kw = self.route
+        handler = self.handler = _new_handler(cls, app, request, kwargs)
         transforms = app.transforms
         # whirlwind's HTTP/1 connection awaits what finish() returns inside
         # its own task, so an async handler needs no Task of its own.
+        if kw is None:
+            return handler._execute(
+                [t(request) for t in transforms] if transforms else [], *args
+            )
         return handler._execute(
             [t(request) for t in transforms] if transforms else [],
-            *self.path_args,
-            **self.path_kwargs,
+            *args,
+            **kw,  # type: ignore[arg-type]
         )
 
     def on_connection_close(self) -> None:
