@@ -1012,3 +1012,13 @@ def test_on_connection_close_after_synchronous_method_left_request_open() -> Non
                 break
             c.call(lambda: None)
         assert ClassicPoll.noticed
+
+
+def test_invalid_host_is_a_quiet_400() -> None:
+    # The request is refused before routing; nothing may be logged as an
+    # uncaught error (the autouse fixture fails the test otherwise).
+    with serve(web.Application([("/", Hello)])) as c:
+        with LogCapture(gen_log.name) as logs:
+            raw = c.raw(b"GET / HTTP/1.0\r\nHost: foo bar\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 400 ")
+        assert any("Invalid Host header" in m for m in logs.messages())

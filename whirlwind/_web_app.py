@@ -759,6 +759,8 @@ class _AppDelegate(_HandlerDelegate):
         self.inner: httputil.HTTPMessageDelegate | None = None
         self.handler = None
         self.chunks = None
+        # Read by on_connection_close even when headers_received failed.
+        self.stream_request_body = False
 
     def headers_received(
         self,
@@ -808,7 +810,6 @@ class _AppDelegate(_HandlerDelegate):
             request._body_future = asyncio.get_running_loop().create_future()  # type: ignore[attr-defined]
             return self.execute()
         self.route = route
-        self.stream_request_body = False
         return None
 
     def data_received(self, data: bytes) -> Awaitable[None] | None:
