@@ -13,18 +13,35 @@ Contents:
 Theory of operation: one request
 --------------------------------
 
-The HTTP connection asks the application (a `Router`) for a delegate when a
-request's headers arrive; routing runs precompiled regexes (host rules, then
-path rules, in order) and builds a `_HandlerDelegate`. Body chunks are kept
-as a list (joined once). When the message is complete the delegate creates
-the handler and calls its ``_execute`` inline: a plain ``def`` handler has
-written its whole response before ``finish()`` returns to the connection.
-When the handler must wait (``async def``), the rest is returned from
-``finish()`` and whirlwind's HTTP connection awaits it in its own task: no
-Task per request at all. (``Application.__call__`` and streamed bodies, which
-start at ``headers_received``, schedule the rest as a Task instead.) ``@stream_request_body`` handlers start at
-``headers_received`` instead, and the connection waits for their
-``prepare()`` before feeding the body.
+`Application.start_request` hands the HTTP connection one `_AppDelegate` per
+request (bound with `functools.partial`, so no method frame). When the head
+arrives it builds the `HTTPServerRequest` (``httputil._server_request``) and
+routes it itself: a per-application cache maps a path seen before to its
+route (handler class and kwargs; only routes without path arguments, at
+most `_ROUTE_CACHE_MAX`), otherwise `_ApplicationRouter._route` scans the
+rules while each is a plain path regex routed to a `RequestHandler` class
+(a pure function of the path, so its answer can be cached). The cache is
+emptied by ``add_rules``/``add_handlers`` and when the rule list's length
+changes; host rules, other rule kinds and subclasses that override
+``find_handler``/``get_handler_delegate`` route the generic way, through
+`Application.find_handler` and the delegate it returns (``inner``).
+
+Body chunks are kept as a list (joined once). When the message is complete
+the delegate creates the handler (``_web_handler._new_handler``) and calls
+its ``_execute`` inline: a plain ``def`` handler has written its whole
+response before ``finish()`` returns to the connection. When the handler
+must wait (``async def``), the rest is returned from ``finish()`` and
+whirlwind's HTTP connection awaits it in its own task: no Task per request
+at all. (``Application.__call__`` and streamed bodies, which start at
+``headers_received``, schedule the rest as a Task instead.)
+``@stream_request_body`` handlers start at ``headers_received``, and the
+connection waits for their ``prepare()`` before feeding the body.
+
+Settings the request path consults (template/static cache resets,
+``log_function``) are read once into `_RequestFlags`, kept on the settings
+dict (`_Settings`) until it changes. Whether the access log is enabled is
+read from the logger's own level cache, which logging empties on every
+level change.
 """
 
 from __future__ import annotations

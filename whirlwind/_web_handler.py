@@ -26,6 +26,17 @@ open after they return, until ``finish()``.
 The response head is written once, by the first `flush` (or `finish`), with
 a status line object cached per (code, reason) and a ``Date`` value cached
 per second.
+
+Per-request economy: an application builds handlers with `_new_handler`,
+which fills in fields instead of running ``__init__``/``clear`` when the
+class keeps the base ones; state that starts equal for every handler
+(status, flags) is a class attribute until the handler changes it. Which
+hooks a class keeps as the base class defines them (``prepare``,
+``on_finish``, the Etag methods, flush/_log) is recorded once per class
+(`_hook_flags`), so the request path calls only hooks that do something.
+The connection's close callback is registered only once a request outlives
+the inline ``_execute`` (`RequestHandler._watch_close`): nothing can close
+the connection under a handler that is still running synchronously.
 """
 
 from __future__ import annotations
