@@ -56,6 +56,7 @@ from typing import Any
 import whirlwind
 from whirlwind import httputil, iostream
 from whirlwind._web_cookies import _CookieMixin
+from whirlwind._web_errors import Finish, HTTPError, MissingArgumentError
 from whirlwind._web_render import _RenderMixin
 from whirlwind.escape import json_encode, to_unicode, utf8, xhtml_escape
 from whirlwind.log import app_log, gen_log
@@ -144,62 +145,6 @@ def _format_header_date(value: datetime.datetime) -> str:
     else:
         ts = value.timestamp()
     return email.utils.formatdate(ts, usegmt=True)
-
-
-# -- exceptions -------------------------------------------------------------------
-
-
-class HTTPError(Exception):
-    """Raise to end the request with an HTTP error status.
-
-    :arg status_code: the HTTP status (500 by default).
-    :arg log_message: logged (not shown to the client) with ``%`` ``args``.
-    :arg reason: the reason phrase, if not the standard one for the code.
-    """
-
-    def __init__(
-        self,
-        status_code: int = 500,
-        log_message: str | None = None,
-        *args: Any,
-        **kwargs: Any,
-    ) -> None:
-        self.status_code = status_code
-        self._log_message = log_message
-        self.args = args
-        self.reason: str | None = kwargs.get("reason")
-
-    @property
-    def log_message(self) -> str | None:
-        """The message as a format string (``%`` doubled when there are no args)."""
-        if self._log_message and not self.args:
-            return self._log_message.replace("%", "%%")
-        return self._log_message
-
-    def get_message(self) -> str | None:
-        """The log message with its arguments substituted."""
-        if self._log_message and self.args:
-            return self._log_message % self.args
-        return self._log_message
-
-    def __str__(self) -> str:
-        reason = self.reason or _responses.get(self.status_code, "Unknown")
-        text = f"HTTP {self.status_code}: {reason}"
-        message = self.get_message()
-        return f"{text} ({message})" if message else text
-
-
-class Finish(Exception):
-    """Raise to end the request successfully (``finish()`` with the exception's
-    argument, if any) without calling ``write_error``."""
-
-
-class MissingArgumentError(HTTPError):
-    """A required argument was absent: answered with 400."""
-
-    def __init__(self, arg_name: str) -> None:
-        super().__init__(400, f"Missing argument {arg_name}")
-        self.arg_name = arg_name
 
 
 # -- the handler ---------------------------------------------------------------------
