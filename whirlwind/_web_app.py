@@ -302,6 +302,9 @@ class _Route(NamedTuple):
     kw: dict[str, bytes | None] | None
 
 
+# Shared by every request of an application without output transforms.
+_NO_TRANSFORMS: Any = ()
+
 # Routes of paths seen before, per application: bounded (paths that carry
 # ids would otherwise fill it), and only routes without path arguments.
 _ROUTE_CACHE_MAX = 1024
@@ -580,7 +583,9 @@ class Application(ReversibleRouter):
         """Writes the access log line: INFO below 400, WARNING for 4xx, ERROR
         for 5xx. The ``log_function`` setting replaces it."""
         settings = self.settings
-        flags = getattr(settings, "_flags", None) or _request_flags(settings)
+        flags = (
+            settings._flags if settings.__class__ is _Settings else None  # type: ignore[attr-defined]
+        ) or _request_flags(settings)
         if flags.log_function is not None:
             flags.log_function(handler)
             return
@@ -858,7 +863,9 @@ class _AppDelegate(_HandlerDelegate):
             request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         app = self.application
         settings = app.settings
-        flags = getattr(settings, "_flags", None) or _request_flags(settings)
+        flags = (
+            settings._flags if settings.__class__ is _Settings else None  # type: ignore[attr-defined]
+        ) or _request_flags(settings)
         if flags.reset_templates:
             with RequestHandler._template_loader_lock:
                 for loader in RequestHandler._template_loaders.values():
@@ -872,10 +879,11 @@ class _AppDelegate(_HandlerDelegate):
         # its own task, so an async handler needs no Task of its own.
         if kw is None:
             return handler._execute(
-                [t(request) for t in transforms] if transforms else [], *args
+                [t(request) for t in transforms] if transforms else _NO_TRANSFORMS,
+                *args,
             )
         return handler._execute(
-            [t(request) for t in transforms] if transforms else [],
+            [t(request) for t in transforms] if transforms else _NO_TRANSFORMS,
             *args,
             **kw,  # type: ignore[arg-type]
         )

@@ -173,7 +173,9 @@ class RequestHandler(_RenderMixin, _CookieMixin):
     _remove_control_chars_regex = _CONTROL_CHARS
     _VALID_HEADER_CHARS = _VALID_HEADER_VALUE
 
-    _transforms: list[Any]
+    # Set by _execute; the shared empty default serves handlers that finish
+    # before it (and applications without transforms, which share it too).
+    _transforms: list[Any] = ()  # type: ignore[assignment]
     path_args: list[str]
     path_kwargs: dict[str, str]
 
@@ -942,7 +944,6 @@ def _new_handler(
     self: RequestHandler = _new_handler_object(cls)
     self.application = application
     self.request = request
-    self._transforms = []
     headers = _new_headers(httputil.HTTPHeaders)
     now = int(_time())
     date = _date_cache
