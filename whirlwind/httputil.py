@@ -189,6 +189,9 @@ class HTTPServerRequest:
     """
 
     # __dict__ stays available so applications may attach their own fields.
+    # Fields that start as None and are filled in on first use are class
+    # attributes instead of slots: a new request skips storing them, and the
+    # instance dict is only made for the requests that use them.
     __slots__ = (
         "method",
         "uri",
@@ -198,22 +201,23 @@ class HTTPServerRequest:
         "remote_ip",
         "protocol",
         "host",
-        "_host_name",
         "files",
         "connection",
         "server_connection",
         "_start_time",
-        "_finish_time",
         "path",
         "query",
-        "_arguments",
-        "_query_arguments",
         "body_arguments",
-        "_cookies",
         "_body_future",
         "__dict__",
         "__weakref__",
     )
+
+    _host_name: str | None = None
+    _finish_time: float | None = None
+    _arguments: dict[str, list[bytes]] | None = None
+    _query_arguments: dict[str, list[bytes]] | None = None
+    _cookies: Any = None
 
     def __init__(
         self,
@@ -260,20 +264,15 @@ class HTTPServerRequest:
             if len(_VALID_HOSTS) < _CACHE_MAX:
                 _VALID_HOSTS.add(h)
         self.host: str = h
-        self._host_name: str | None = None
         self.files: dict[str, list[HTTPFile]] = files or {}
         self.connection = connection
         self.server_connection = server_connection
         self._start_time = time.time()
-        self._finish_time: float | None = None
         self.path, _, self.query = self.uri.partition("?")
         limit = _DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments
         if self.query and self.query.count("&") >= limit:
             raise HTTPInputError("Invalid query string: Max number of fields exceeded")
-        self._arguments: dict[str, list[bytes]] | None = None
-        self._query_arguments: dict[str, list[bytes]] | None = None
         self.body_arguments: dict[str, list[bytes]] = {}
-        self._cookies: Any = None
 
     @property
     def host_name(self) -> str:
@@ -415,12 +414,10 @@ def _server_request(
         elif len(_VALID_HOSTS) < _CACHE_MAX:
             _VALID_HOSTS.add(h)
     r.host = h
-    r._host_name = None
     r.files = {}
     r.connection = connection
     r.server_connection = server_connection
     r._start_time = time.time()
-    r._finish_time = None
     path, _, query = uri.partition("?")
     r.path = path
     r.query = query
@@ -429,10 +426,7 @@ def _server_request(
         and query.count("&") >= _DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments
     ):
         raise HTTPInputError("Invalid query string: Max number of fields exceeded")
-    r._arguments = None
-    r._query_arguments = None
     r.body_arguments = {}
-    r._cookies = None
     return r
 
 
