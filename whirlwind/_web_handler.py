@@ -531,6 +531,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             headers = self._headers
             # Canonical names can be looked up in the raw mapping directly.
             names: Any = headers._d if _PRENORMALIZED_HEADERS else headers
+            size = -1  # the body's length, once known
             if (
                 self._status_code == 200
                 and self.request.method in ("GET", "HEAD")
@@ -543,7 +544,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                     if len(buf) > 1:
                         buf[:] = [b"".join(buf)]
                     body = buf[0] if buf else b""
-                    if len(body) <= _ETAG_CACHE_BODY:
+                    size = len(body)
+                    if size <= _ETAG_CACHE_BODY:
                         etag = _etags.get(body)
                         if etag is None:
                             etag = f'"{_sha1(body).hexdigest()}"'
@@ -572,14 +574,11 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                     )
                 self._clear_representation_headers()
             elif "Content-Length" not in names:
-                buf = self._write_buffer
-                if len(buf) == 1:
-                    names["Content-Length"] = str(len(buf[0]))
-                else:
+                if size < 0:
                     size = 0
-                    for part in buf:
+                    for part in self._write_buffer:
                         size += len(part)
-                    names["Content-Length"] = str(size)
+                names["Content-Length"] = str(size)
         conn = self.request.connection
         assert conn is not None
         if self._close_watched:
