@@ -594,15 +594,7 @@ class Application(ReversibleRouter):
             if type(handler).get_status is _base_get_status
             else handler.get_status()
         )
-        if status < 400:
-            level = 20
-            log = access_log.info
-        elif status < 500:
-            level = 30
-            log = access_log.warning
-        else:
-            level = 40
-            log = access_log.error
+        level = 20 if status < 400 else 30 if status < 500 else 40
         # Skip formatting entirely when nobody listens (the common benchmark
         # case). logging keeps the answer per logger and level and empties
         # that cache on every level change or disable(): read it directly.
@@ -610,6 +602,13 @@ class Application(ReversibleRouter):
         if enabled is None:
             enabled = access_log.isEnabledFor(level)
         if enabled:
+            log = (
+                access_log.info
+                if level == 20
+                else access_log.warning
+                if level == 30
+                else access_log.error
+            )
             log(
                 "%d %s %.2fms",
                 status,
