@@ -1022,3 +1022,45 @@ def test_invalid_host_is_a_quiet_400() -> None:
             raw = c.raw(b"GET / HTTP/1.0\r\nHost: foo bar\r\n\r\n")
         assert raw.startswith(b"HTTP/1.1 400 ")
         assert any("Invalid Host header" in m for m in logs.messages())
+
+
+class Echo(web.RequestHandler):
+    def get(self, text: str) -> None:
+        self.write(text * int(self.get_argument("n", "1")))
+
+
+def test_etags_are_sha1_of_each_body() -> None:
+    import hashlib
+
+    with serve(web.Application([("/e/(.*)", Echo)])) as c:
+        # More distinct bodies than the Etag cache holds, some repeated, one
+        # over the cached size.
+        for i in [*range(300), 0, 1, 299]:
+            r = c.fetch(f"/e/b{i}")
+            assert (
+                r.headers["Etag"] == f'"{hashlib.sha1(f"b{i}".encode()).hexdigest()}"'
+            )
+        big = c.fetch("/e/xy?n=400")
+        assert big.headers["Etag"] == f'"{hashlib.sha1(b"xy" * 400).hexdigest()}"'
+        again = c.fetch(
+            "/e/b7", headers={"If-None-Match": f'"{hashlib.sha1(b"b7").hexdigest()}"'}
+        )
+        assert again.status == 304
+
+
+class Tmpl(web.RequestHandler):
+    def get(self) -> None:
+        self.render("t.html")
+
+
+def test_settings_changed_after_start_take_effect(tmp_path: Any) -> None:
+    (tmp_path / "t.html").write_text("v1")
+    app = web.Application([("/", Tmpl)], template_path=str(tmp_path))
+    with serve(app) as c:
+        assert c.fetch("/").text == "v1"
+        (tmp_path / "t.html").write_text("v2")
+        assert c.fetch("/").text == "v1"  # compiled templates are cached
+        app.settings.update(compiled_template_cache=False)
+        assert c.fetch("/").text == "v2"
+        (tmp_path / "t.html").write_text("v3")
+        assert c.fetch("/").text == "v3"
