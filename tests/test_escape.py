@@ -415,3 +415,31 @@ def test_linkify_output_has_no_raw_markup_from_input(text: str) -> None:
     # Only tags linkify made itself: removing them leaves escaped text.
     stripped = re.sub(r'<a href="[^"<>]*"( title="[^"<>]*")?>|</a>', "", linked)
     assert "<" not in stripped and ">" not in stripped
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"message": "Hello, world!"},
+        {"n": [1, -2, 3.25, 1e300, float("inf"), float("-inf")], "e": {}},
+        [{"caf\u00e9": "\u2028</x>"}, [], [[None]], False],
+        {1: "int key", 2.5: "float key", None: "none key", False: "bool key"},
+    ],
+)
+def test_json_encode_matches_json_dumps(value: Any) -> None:
+    assert json_encode(value) == json.dumps(value).replace("</", "<\\/")
+
+
+def test_json_encode_errors_match_json_dumps() -> None:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="Circular reference"):
+        json_encode(loop)
+    items: list[Any] = []
+    items.append(items)
+    with pytest.raises(ValueError, match="Circular reference"):
+        json_encode(items)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json_encode({"x": object()})
+    with pytest.raises(TypeError, match="keys must be"):
+        json_encode({(1, 2): "tuple key"})

@@ -181,3 +181,61 @@ def test_urlspec_repr_and_attributes() -> None:
     assert spec.regex.pattern == r"/x/(\d+)$"
     assert spec.handler_class is Named and spec.kwargs == {"label": "l"}
     assert "URLSpec('/x/(\\\\d+)$'" in repr(spec)
+
+
+class Label(web.RequestHandler):
+    def initialize(self, label: str) -> None:
+        self.label = label
+
+    def get(self, *args: str) -> None:
+        self.write(self.label + "".join(args))
+
+
+def test_route_cache_follows_rule_changes_after_first_request() -> None:
+    app = web.Application(
+        [("/x", Label, {"label": "x"}), ("/(.*)", Label, {"label": "any:"})]
+    )
+    with serve(app) as c:
+        assert c.fetch("/x").text == "x"
+        assert c.fetch("/x").text == "x"  # served from the route cache
+        assert c.fetch("/y").text == "any:y"
+        # A rule inserted in front, straight into the list.
+        c.call(
+            app.wildcard_router.rules.insert,
+            0,
+            Rule(PathMatches("/x"), Label, {"label": "first"}),
+        )
+        assert c.fetch("/x").text == "first"
+        # Host rules come before the wildcard rules.
+        c.call(app.add_handlers, r"host\.example", [("/x", Label, {"label": "h"})])
+        assert c.fetch("/x", headers={"Host": "host.example"}).text == "h"
+        assert c.fetch("/x").text == "first"
+        assert c.fetch("/y").text == "any:y"
+
+
+def test_route_cache_with_added_rules_and_default_host() -> None:
+    app = web.Application([("/a", Label, {"label": "a"})], default_host="d.example")
+    with serve(app) as c:
+        assert c.fetch("/a").text == "a"
+        assert c.fetch("/z").status == 404
+        c.call(app.wildcard_router.add_rules, [("/z", Label, {"label": "z"})])
+        assert c.fetch("/z").text == "z"
+        c.call(app.add_handlers, r"d\.example", [("/a", Label, {"label": "da"})])
+        assert c.fetch("/a", headers={"Host": "d.example"}).text == "da"
+        assert c.fetch("/a", headers={"Host": "elsewhere"}).text == "a"
+        c.call(app.add_handlers, r"d\.example", [("/y", Label, {"label": "dy"})])
+        # Unknown hosts fall back to the default host's rules.
+        assert c.fetch("/y", headers={"Host": "elsewhere"}).text == "dy"
+
+
+class _Rerouting(web.Application):
+    def find_handler(self, request: Any, **kwargs: Any) -> Any:
+        request.path = "/b"
+        return super().find_handler(request, **kwargs)
+
+
+def test_overridden_find_handler_is_used_per_request() -> None:
+    app = _Rerouting([("/a", Label, {"label": "a"}), ("/b", Label, {"label": "b"})])
+    with serve(app) as c:
+        assert c.fetch("/a").text == "b"
+        assert c.fetch("/a").text == "b"

@@ -950,3 +950,117 @@ def test_core_paths_on_each_loop(loop_kind: str) -> None:
             json.loads(c.fetch("/stream", "PUT", body=b"y" * 70000).body)["size"]
             == 70000
         )
+
+
+def test_access_log_level_and_settings_changes_take_effect() -> None:
+    app = web.Application([("/", Quiet)])
+    with serve(app) as c:
+        with LogCapture(access_log.name) as logs:
+            c.fetch("/?s=200")
+            access_log.setLevel(logging.WARNING)
+            c.fetch("/?s=200")
+            c.fetch("/?s=404")
+            access_log.setLevel(logging.INFO)
+            c.fetch("/?s=201")
+            logging.disable(logging.INFO)
+            try:
+                c.fetch("/?s=202")
+            finally:
+                logging.disable(logging.NOTSET)
+        assert [r.getMessage().split(" ")[0] for r in logs.records] == [
+            "200",
+            "404",
+            "201",
+        ]
+        # log_function set after requests were served replaces the access log.
+        seen: list[int] = []
+        app.settings["log_function"] = lambda h: seen.append(h.get_status())
+        c.fetch("/?s=203")
+        assert seen == [203]
+        app.settings.pop("log_function")
+        with LogCapture(access_log.name) as logs:
+            c.fetch("/?s=204")
+        assert [r.getMessage().split(" ")[0] for r in logs.records] == ["204"]
+
+
+class ClassicPoll(web.RequestHandler):
+    noticed = False
+    started = False
+
+    @web.asynchronous
+    def get(self) -> None:
+        # Returns at once without finishing: the request stays open.
+        ClassicPoll.started = True
+
+    def on_connection_close(self) -> None:
+        ClassicPoll.noticed = True
+
+
+def test_on_connection_close_after_synchronous_method_left_request_open() -> None:
+    ClassicPoll.noticed = ClassicPoll.started = False
+    with serve(web.Application([("/", ClassicPoll)])) as c:
+        s = socket.create_connection(("127.0.0.1", c.port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(200):
+            if ClassicPoll.started:
+                break
+            c.call(lambda: None)
+        assert ClassicPoll.started
+        s.close()
+        for _ in range(200):
+            if ClassicPoll.noticed:
+                break
+            c.call(lambda: None)
+        assert ClassicPoll.noticed
+
+
+def test_invalid_host_is_a_quiet_400() -> None:
+    # The request is refused before routing; nothing may be logged as an
+    # uncaught error (the autouse fixture fails the test otherwise).
+    with serve(web.Application([("/", Hello)])) as c:
+        with LogCapture(gen_log.name) as logs:
+            raw = c.raw(b"GET / HTTP/1.0\r\nHost: foo bar\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 400 ")
+        assert any("Invalid Host header" in m for m in logs.messages())
+
+
+class Echo(web.RequestHandler):
+    def get(self, text: str) -> None:
+        self.write(text * int(self.get_argument("n", "1")))
+
+
+def test_etags_are_sha1_of_each_body() -> None:
+    import hashlib
+
+    with serve(web.Application([("/e/(.*)", Echo)])) as c:
+        # More distinct bodies than the Etag cache holds, some repeated, one
+        # over the cached size.
+        for i in [*range(300), 0, 1, 299]:
+            r = c.fetch(f"/e/b{i}")
+            assert (
+                r.headers["Etag"] == f'"{hashlib.sha1(f"b{i}".encode()).hexdigest()}"'
+            )
+        big = c.fetch("/e/xy?n=400")
+        assert big.headers["Etag"] == f'"{hashlib.sha1(b"xy" * 400).hexdigest()}"'
+        again = c.fetch(
+            "/e/b7", headers={"If-None-Match": f'"{hashlib.sha1(b"b7").hexdigest()}"'}
+        )
+        assert again.status == 304
+
+
+class Tmpl(web.RequestHandler):
+    def get(self) -> None:
+        self.render("t.html")
+
+
+def test_settings_changed_after_start_take_effect(tmp_path: Any) -> None:
+    (tmp_path / "t.html").write_text("v1")
+    app = web.Application([("/", Tmpl)], template_path=str(tmp_path))
+    with serve(app) as c:
+        assert c.fetch("/").text == "v1"
+        (tmp_path / "t.html").write_text("v2")
+        assert c.fetch("/").text == "v1"  # compiled templates are cached
+        app.settings.update(compiled_template_cache=False)
+        assert c.fetch("/").text == "v2"
+        (tmp_path / "t.html").write_text("v3")
+        assert c.fetch("/").text == "v3"

@@ -13,18 +13,35 @@ Contents:
 Theory of operation: one request
 --------------------------------
 
-The HTTP connection asks the application (a `Router`) for a delegate when a
-request's headers arrive; routing runs precompiled regexes (host rules, then
-path rules, in order) and builds a `_HandlerDelegate`. Body chunks are kept
-as a list (joined once). When the message is complete the delegate creates
-the handler and calls its ``_execute`` inline: a plain ``def`` handler has
-written its whole response before ``finish()`` returns to the connection.
-When the handler must wait (``async def``), the rest is returned from
-``finish()`` and whirlwind's HTTP connection awaits it in its own task: no
-Task per request at all. (``Application.__call__`` and streamed bodies, which
-start at ``headers_received``, schedule the rest as a Task instead.) ``@stream_request_body`` handlers start at
-``headers_received`` instead, and the connection waits for their
-``prepare()`` before feeding the body.
+`Application.start_request` hands the HTTP connection one `_AppDelegate` per
+request (bound with `functools.partial`, so no method frame). When the head
+arrives it builds the `HTTPServerRequest` (``httputil._server_request``) and
+routes it itself: a per-application cache maps a path seen before to its
+route (handler class and kwargs; only routes without path arguments, at
+most `_ROUTE_CACHE_MAX`), otherwise `_ApplicationRouter._route` scans the
+rules while each is a plain path regex routed to a `RequestHandler` class
+(a pure function of the path, so its answer can be cached). The cache is
+emptied by ``add_rules``/``add_handlers`` and when the rule list's length
+changes; host rules, other rule kinds and subclasses that override
+``find_handler``/``get_handler_delegate`` route the generic way, through
+`Application.find_handler` and the delegate it returns (``inner``).
+
+Body chunks are kept as a list (joined once). When the message is complete
+the delegate creates the handler (``_web_handler._new_handler``) and calls
+its ``_execute`` inline: a plain ``def`` handler has written its whole
+response before ``finish()`` returns to the connection. When the handler
+must wait (``async def``), the rest is returned from ``finish()`` and
+whirlwind's HTTP connection awaits it in its own task: no Task per request
+at all. (``Application.__call__`` and streamed bodies, which start at
+``headers_received``, schedule the rest as a Task instead.)
+``@stream_request_body`` handlers start at ``headers_received``, and the
+connection waits for their ``prepare()`` before feeding the body.
+
+Settings the request path consults (template/static cache resets,
+``log_function``) are read once into `_RequestFlags`, kept on the settings
+dict (`_Settings`) until it changes. Whether the access log is enabled is
+read from the logger's own level cache, which logging empties on every
+level change.
 """
 
 from __future__ import annotations
@@ -37,14 +54,16 @@ import types
 import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from inspect import isclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from whirlwind import httputil
 from whirlwind._web_decorators import _scheme_and_netloc
-from whirlwind._web_handler import HTTPError, RequestHandler
+from whirlwind._web_handler import HTTPError, RequestHandler, _new_handler
 from whirlwind._web_render import TemplateModule, UIModule, _linkify, _xsrf_form_html
 from whirlwind._web_static import StaticFileHandler
+from whirlwind.httputil import _server_request
 from whirlwind.log import access_log
 from whirlwind.routing import (
     AnyMatches,
@@ -175,6 +194,40 @@ class _ApplicationRouter(ReversibleRuleRouter):
             rule.target = _ApplicationRouter(self.application, rule.target)  # type: ignore[arg-type]
         return rule
 
+    def add_rules(self, rules: _RuleList) -> None:
+        super().add_rules(rules)
+        # Routes remembered by path may now resolve differently.
+        routes = getattr(self.application, "_routes", None)
+        if routes:
+            routes.clear()
+
+    def _route(self, path: str) -> _Route | None:
+        """Routes ``path`` for the application's own delegate (`_AppDelegate`):
+        the first matching rule, provided every rule up to it is a path
+        regex routed to a `RequestHandler` class (a pure function of the
+        path). None when another kind of rule comes first, or none matches:
+        the caller then routes the generic way."""
+        for rule in self.rules:
+            matcher = rule.matcher
+            target = rule.target
+            if not (
+                type(matcher) is PathMatches
+                and isinstance(target, type)
+                and issubclass(target, RequestHandler)
+            ):
+                return None
+            m = matcher._match(path)
+            if m is None:
+                continue
+            if not matcher.regex.groups:
+                return _Route(target, rule.target_kwargs, (), None)
+            if matcher._named:
+                kw = {str(k): _unquote_or_none(v) for k, v in m.groupdict().items()}
+                return _Route(target, rule.target_kwargs, (), kw)
+            args = tuple([_unquote_or_none(v) for v in m.groups()])
+            return _Route(target, rule.target_kwargs, args, None)  # type: ignore[arg-type]
+        return None
+
     def find_handler(
         self, request: httputil.HTTPServerRequest, **kwargs: Any
     ) -> httputil.HTTPMessageDelegate | None:
@@ -240,6 +293,91 @@ class _ApplicationRouter(ReversibleRuleRouter):
         return super().get_target_delegate(target, request, **target_params)
 
 
+class _Route(NamedTuple):
+    """Where `_ApplicationRouter._route` sends a path."""
+
+    handler_class: type[RequestHandler]
+    kwargs: dict[str, Any]
+    args: tuple[bytes, ...]
+    kw: dict[str, bytes | None] | None
+
+
+# Shared by every request of an application without output transforms.
+_NO_TRANSFORMS: Any = ()
+
+# Routes of paths seen before, per application: bounded (paths that carry
+# ids would otherwise fill it), and only routes without path arguments.
+_ROUTE_CACHE_MAX = 1024
+
+
+class _Settings(dict):  # type: ignore[type-arg]
+    """``Application.settings``: a dict that remembers the few values the
+    request path consults (`_RequestFlags`) until it is changed."""
+
+    __slots__ = ("_flags",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._flags: _RequestFlags | None = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._flags = None
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._flags = None
+
+    def __ior__(self, other: Any) -> _Settings:  # type: ignore[override,misc]
+        super().__ior__(other)
+        self._flags = None
+        return self
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._flags = None
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._flags = None
+        return super().setdefault(key, default)
+
+    def pop(self, *args: Any) -> Any:
+        self._flags = None
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[Any, Any]:
+        self._flags = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        super().clear()
+        self._flags = None
+
+    def __reduce__(self) -> Any:
+        return (_Settings, (dict(self),))
+
+
+class _RequestFlags(NamedTuple):
+    """What each request needs from the settings."""
+
+    reset_templates: bool  # compiled_template_cache=False
+    reset_static: Any  # the static handler class when static_hash_cache=False
+    log_function: Any
+
+
+def _request_flags(settings: dict[str, Any]) -> _RequestFlags:
+    flags = _RequestFlags(
+        not settings.get("compiled_template_cache", True),
+        None
+        if settings.get("static_hash_cache", True)
+        else settings.get("static_handler_class", StaticFileHandler),
+        settings.get("log_function"),
+    )
+    if type(settings) is _Settings:
+        settings._flags = flags
+    return flags
+
+
 def _ui_items(setting: Any) -> Iterator[tuple[str, Any]]:
     """The ``(name, value)`` pairs of a ``ui_methods``/``ui_modules`` setting:
     a module, a dict, or a list of either (nested lists too)."""
@@ -283,7 +421,10 @@ class Application(ReversibleRouter):
         else:
             self.transforms = transforms
         self.default_host = default_host
-        self.settings = settings
+        settings = _Settings(settings)
+        self.settings: dict[str, Any] = settings
+        self._routes: dict[str, _Route] = {}
+        self._routes_len = 0
         self.ui_modules: dict[str, type[UIModule]] = {
             "linkify": _linkify,
             "xsrf_form_html": _xsrf_form_html,
@@ -313,6 +454,16 @@ class Application(ReversibleRouter):
         self.default_router = _ApplicationRouter(
             self, [Rule(AnyMatches(), self.wildcard_router)]
         )
+        cls = type(self)
+        # Requests take the fused delegate and the route cache unless a
+        # subclass changed how routing works.
+        self._direct_routing = (
+            cls.find_handler is Application.find_handler
+            and cls.get_handler_delegate is _base_get_handler_delegate
+        )
+        if cls.start_request is Application.start_request:
+            # One C-level call per request instead of a method frame.
+            self.start_request = partial(_AppDelegate, self)  # type: ignore[method-assign]
         if settings.get("autoreload"):
             from whirlwind import autoreload
 
@@ -358,6 +509,7 @@ class Application(ReversibleRouter):
         self.default_router.rules.insert(
             -1, Rule(matcher, _ApplicationRouter(self, host_handlers))
         )
+        self._routes.clear()
         if self.default_host is not None:
             self.wildcard_router.add_rules(
                 [(DefaultHostMatches(self, matcher.host_pattern), host_handlers)]
@@ -376,6 +528,11 @@ class Application(ReversibleRouter):
         for name, cls in _ui_items(modules):
             if isclass(cls) and issubclass(cls, UIModule):
                 self.ui_modules[name] = cls
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        return _AppDelegate(self, server_conn, request_conn)
 
     def __call__(self, request: httputil.HTTPServerRequest) -> Awaitable[None] | None:
         """Handles a complete request (the plain-callable server interface)."""
@@ -425,19 +582,33 @@ class Application(ReversibleRouter):
     def log_request(self, handler: RequestHandler) -> None:
         """Writes the access log line: INFO below 400, WARNING for 4xx, ERROR
         for 5xx. The ``log_function`` setting replaces it."""
-        log_function = self.settings.get("log_function")
-        if log_function is not None:
-            log_function(handler)
+        settings = self.settings
+        flags = (
+            settings._flags if settings.__class__ is _Settings else None  # type: ignore[attr-defined]
+        ) or _request_flags(settings)
+        if flags.log_function is not None:
+            flags.log_function(handler)
             return
-        status = handler.get_status()
-        if status < 400:
-            log = access_log.info
-        elif status < 500:
-            log = access_log.warning
-        else:
-            log = access_log.error
-        # Skip formatting entirely when nobody listens (the common benchmark case).
-        if access_log.isEnabledFor(20 if status < 400 else 30 if status < 500 else 40):
+        status = (
+            handler._status_code
+            if type(handler).get_status is _base_get_status
+            else handler.get_status()
+        )
+        level = 20 if status < 400 else 30 if status < 500 else 40
+        # Skip formatting entirely when nobody listens (the common benchmark
+        # case). logging keeps the answer per logger and level and empties
+        # that cache on every level change or disable(): read it directly.
+        enabled = _access_enabled.get(level)
+        if enabled is None:
+            enabled = access_log.isEnabledFor(level)
+        if enabled:
+            log = (
+                access_log.info
+                if level == 20
+                else access_log.warning
+                if level == 30
+                else access_log.error
+            )
             log(
                 "%d %s %.2fms",
                 status,
@@ -448,6 +619,12 @@ class Application(ReversibleRouter):
 
 # Routing builds _HandlerDelegate directly unless a subclass overrides this.
 _base_get_handler_delegate = Application.get_handler_delegate
+_base_get_status = RequestHandler.get_status
+# logging's per-logger cache of isEnabledFor answers (level -> bool), cleared
+# in place whenever levels change; an empty dict when logging has none.
+_cache: Any = getattr(access_log, "_cache", None)
+_access_enabled: dict[int, bool] = _cache if type(_cache) is dict else {}
+del _cache
 
 # Tasks for requests that must wait; held here so they are not collected
 # while suspended.
@@ -578,6 +755,147 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         _running.add(task)
         task.add_done_callback(_task_done)
         return None
+
+
+class _AppDelegate(_HandlerDelegate):
+    """The one delegate per request that `Application.start_request` hands
+    the HTTP connection: it builds the request, routes it itself (through
+    the per-application route cache) and runs the handler, instead of a
+    routing delegate that creates a `_HandlerDelegate`. Applications whose
+    routing a subclass changed, host rules, and rules that are not plain
+    path-to-handler routes go through `Application.find_handler` and the
+    delegate it returns (``inner``)."""
+
+    __slots__ = ("server_conn", "inner", "route")
+
+    def __init__(
+        self,
+        application: Application,
+        server_conn: object,
+        connection: httputil.HTTPConnection,
+    ) -> None:
+        self.application = application
+        self.server_conn = server_conn
+        self.connection = connection
+        self.inner: httputil.HTTPMessageDelegate | None = None
+        self.handler = None
+        self.chunks = None
+        # Read by on_connection_close even when headers_received failed.
+        self.stream_request_body = False
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        app = self.application
+        request = self.request = _server_request(
+            self.connection,  # type: ignore[arg-type]
+            self.server_conn,
+            start_line,  # type: ignore[arg-type]
+            headers,
+        )
+        route = None
+        if app._direct_routing:
+            rules = app.default_router.rules
+            wildcard = app.wildcard_router
+            if len(rules) == 1 and rules[0].target is wildcard:
+                routes = app._routes
+                n = len(wildcard.rules)
+                if n != app._routes_len:
+                    # The rule list was changed in place: forget it all.
+                    routes.clear()
+                    app._routes_len = n
+                path = request.path
+                route = routes.get(path)
+                if route is None:
+                    route = wildcard._route(path)
+                    if (
+                        route is not None
+                        and not route.args
+                        and route.kw is None
+                        and len(routes) < _ROUTE_CACHE_MAX
+                    ):
+                        routes[path] = route
+        if route is None:
+            inner = self.inner = app.find_handler(request)
+            return inner.headers_received(start_line, headers)
+        cls = route[0]
+        if cls._stream_request_body:
+            # Rare: fill in what the inherited execute() reads.
+            self.handler_class = cls
+            self.handler_kwargs = route.kwargs
+            self.path_args = route.args  # type: ignore[assignment]
+            self.path_kwargs = route.kw or {}  # type: ignore[assignment]
+            self.stream_request_body = True
+            request._body_future = asyncio.get_running_loop().create_future()  # type: ignore[attr-defined]
+            return self.execute()
+        self.route = route
+        return None
+
+    def data_received(self, data: bytes) -> Awaitable[None] | None:
+        inner = self.inner
+        if inner is not None:
+            return inner.data_received(data)
+        if self.stream_request_body:
+            assert self.handler is not None
+            return self.handler.data_received(data)
+        chunks = self.chunks
+        if chunks is None:
+            self.chunks = [data]
+        else:
+            chunks.append(data)
+        return None
+
+    def finish(self) -> Awaitable[None] | None:  # type: ignore[override]
+        inner = self.inner
+        if inner is not None:
+            return inner.finish()
+        if self.stream_request_body:
+            fut = self.request._body_future  # type: ignore[attr-defined]
+            if not fut.done():
+                fut.set_result(None)
+            return None
+        request = self.request
+        chunks = self.chunks
+        if chunks:
+            request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        app = self.application
+        settings = app.settings
+        flags = (
+            settings._flags if settings.__class__ is _Settings else None  # type: ignore[attr-defined]
+        ) or _request_flags(settings)
+        if flags.reset_templates:
+            with RequestHandler._template_loader_lock:
+                for loader in RequestHandler._template_loaders.values():
+                    loader.reset()
+        if flags.reset_static is not None:
+            flags.reset_static.reset()
+        cls, kwargs, args, kw = self.route
+        handler = self.handler = _new_handler(cls, app, request, kwargs)
+        transforms = app.transforms
+        # whirlwind's HTTP/1 connection awaits what finish() returns inside
+        # its own task, so an async handler needs no Task of its own.
+        if kw is None:
+            return handler._execute(
+                [t(request) for t in transforms] if transforms else _NO_TRANSFORMS,
+                *args,
+            )
+        return handler._execute(
+            [t(request) for t in transforms] if transforms else _NO_TRANSFORMS,
+            *args,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def on_connection_close(self) -> None:
+        inner = self.inner
+        if inner is not None:
+            inner.on_connection_close()
+        elif self.stream_request_body:
+            if self.handler is not None:
+                self.handler.on_connection_close()
+        else:
+            self.chunks = None
 
 
 class ErrorHandler(RequestHandler):

@@ -287,6 +287,10 @@ def _utc_now() -> datetime.datetime:
 class _CookieMixin:
     """Cookie, signed cookie, XSRF and cross-origin methods of `RequestHandler`."""
 
+    # The cookies to send, made on the first set_cookie (a class default, so
+    # reading it costs no instance ``__dict__``).
+    _new_cookie: Any = None
+
     if TYPE_CHECKING:
         request: httputil.HTTPServerRequest
         application: Any
@@ -358,7 +362,7 @@ class _CookieMixin:
                 raise http.cookies.CookieError(
                     f"Invalid cookie attribute {k}={v!r} for cookie {name!r}"
                 )
-        jar: http.cookies.SimpleCookie | None = self.__dict__.get("_new_cookie")
+        jar: http.cookies.SimpleCookie | None = self._new_cookie
         if jar is None:
             jar = self._new_cookie = http.cookies.SimpleCookie()
         if name in jar:

@@ -26,6 +26,17 @@ open after they return, until ``finish()``.
 The response head is written once, by the first `flush` (or `finish`), with
 a status line object cached per (code, reason) and a ``Date`` value cached
 per second.
+
+Per-request economy: an application builds handlers with `_new_handler`,
+which fills in fields instead of running ``__init__``/``clear`` when the
+class keeps the base ones; state that starts equal for every handler
+(status, flags) is a class attribute until the handler changes it. Which
+hooks a class keeps as the base class defines them (``prepare``,
+``on_finish``, the Etag methods, flush/_log) is recorded once per class
+(`_hook_flags`), so the request path calls only hooks that do something.
+The connection's close callback is registered only once a request outlives
+the inline ``_execute`` (`RequestHandler._watch_close`): nothing can close
+the connection under a handler that is still running synchronously.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from typing import Any
 import whirlwind
 from whirlwind import httputil, iostream
 from whirlwind._web_cookies import _CookieMixin
+from whirlwind._web_errors import Finish, HTTPError, MissingArgumentError
 from whirlwind._web_render import _RenderMixin
 from whirlwind.escape import json_encode, to_unicode, utf8, xhtml_escape
 from whirlwind.log import app_log, gen_log
@@ -61,8 +73,22 @@ _VALID_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
 _VALID_REASON = re.compile(r"[\t \x21-\x7e\x80-\xff]*")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
+# Methods that never change state: no XSRF/cross-origin checks.
+_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+# Handler method names, without a str.lower() per request.
+_METHOD_NAMES = {
+    m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+}
 
 _responses: dict[int, str] = httputil.responses
+_sha1 = hashlib.sha1
+
+# Default Etags of small bodies, by body: most responses of a service repeat
+# (a hello page, a health check), and a SHA-1 of a few bytes costs more than a
+# dict lookup. Bounded: emptied when full.
+_etags: dict[bytes, str] = {}
+_ETAG_CACHE_BODY = 512
+_ETAG_CACHE_SIZE = 256
 
 
 class _ArgDefaultMarker:
@@ -74,6 +100,7 @@ _ARG_DEFAULT = _ArgDefaultMarker()
 # -- cached per-response values -------------------------------------------------
 
 _date_cache: tuple[int, str] = (0, "")
+_time = time.time
 
 
 def _http_date() -> str:
@@ -120,62 +147,6 @@ def _format_header_date(value: datetime.datetime) -> str:
     return email.utils.formatdate(ts, usegmt=True)
 
 
-# -- exceptions -------------------------------------------------------------------
-
-
-class HTTPError(Exception):
-    """Raise to end the request with an HTTP error status.
-
-    :arg status_code: the HTTP status (500 by default).
-    :arg log_message: logged (not shown to the client) with ``%`` ``args``.
-    :arg reason: the reason phrase, if not the standard one for the code.
-    """
-
-    def __init__(
-        self,
-        status_code: int = 500,
-        log_message: str | None = None,
-        *args: Any,
-        **kwargs: Any,
-    ) -> None:
-        self.status_code = status_code
-        self._log_message = log_message
-        self.args = args
-        self.reason: str | None = kwargs.get("reason")
-
-    @property
-    def log_message(self) -> str | None:
-        """The message as a format string (``%`` doubled when there are no args)."""
-        if self._log_message and not self.args:
-            return self._log_message.replace("%", "%%")
-        return self._log_message
-
-    def get_message(self) -> str | None:
-        """The log message with its arguments substituted."""
-        if self._log_message and self.args:
-            return self._log_message % self.args
-        return self._log_message
-
-    def __str__(self) -> str:
-        reason = self.reason or _responses.get(self.status_code, "Unknown")
-        text = f"HTTP {self.status_code}: {reason}"
-        message = self.get_message()
-        return f"{text} ({message})" if message else text
-
-
-class Finish(Exception):
-    """Raise to end the request successfully (``finish()`` with the exception's
-    argument, if any) without calling ``write_error``."""
-
-
-class MissingArgumentError(HTTPError):
-    """A required argument was absent: answered with 400."""
-
-    def __init__(self, arg_name: str) -> None:
-        super().__init__(400, f"Missing argument {arg_name}")
-        self.arg_name = arg_name
-
-
 # -- the handler ---------------------------------------------------------------------
 
 _HeaderTypes = str | bytes | int | datetime.datetime
@@ -202,9 +173,38 @@ class RequestHandler(_RenderMixin, _CookieMixin):
     _remove_control_chars_regex = _CONTROL_CHARS
     _VALID_HEADER_CHARS = _VALID_HEADER_VALUE
 
-    _transforms: list[Any]
+    # Set by _execute; the shared empty default serves handlers that finish
+    # before it (and applications without transforms, which share it too).
+    _transforms: list[Any] = ()  # type: ignore[assignment]
     path_args: list[str]
     path_kwargs: dict[str, str]
+
+    # Defaults every new handler starts with, read from the class until the
+    # instance sets its own (the per-request constructor skips the stores).
+    _headers_written = False
+    _finished = False
+    _auto_finish = True
+    _prepared_future: asyncio.Future[None] | None = None
+    _status_code = 200
+    _reason = "OK"
+    # Whether the connection's close callback points at this handler (it is
+    # registered only once the request outlives the inline call).
+    _close_watched = False
+    # The ui namespace, set on first use; read without touching ``__dict__``,
+    # which would make CPython build one per handler.
+    _ui: Any = None
+    # Whether `_new_handler` may build instances of this class without
+    # calling ``__init__`` (see `__init_subclass__`).
+    _plain_new = True
+
+    # Whether finish() may use the base Etag and flush/log/cleanup steps
+    # inline (see `_hook_flags`).
+    _default_etag = True
+    _plain_finish = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _hook_flags(cls)
 
     def __init__(
         self,
@@ -223,6 +223,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         self.clear()
         assert request.connection is not None
         request.connection.set_close_callback(self.on_connection_close)  # type: ignore[attr-defined]
+        self._close_watched = True
         self.initialize(**kwargs)
 
     def _initialize(self) -> None:
@@ -274,10 +275,12 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             # Names below are already in canonical case: fill the mapping
             # directly instead of normalising three constant names per request.
             headers = _new_headers(httputil.HTTPHeaders)
+            now = int(_time())
+            date = _date_cache
             headers._d = {
                 "Server": _SERVER,
                 "Content-Type": _HTML,
-                "Date": _http_date(),
+                "Date": date[1] if date[0] == now else _http_date(),
             }
             headers._joined = {}
         else:
@@ -437,14 +440,23 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         """
         if self._finished:
             raise RuntimeError("Cannot write() after finish()")
-        if isinstance(chunk, bytes):
-            self._write_buffer.append(chunk)
+        cls = chunk.__class__
+        if cls is str:
+            self._write_buffer.append(chunk.encode("utf-8"))  # type: ignore[union-attr]
+            return
+        if cls is bytes or isinstance(chunk, bytes):
+            self._write_buffer.append(chunk)  # type: ignore[arg-type]
             return
         if isinstance(chunk, str):
             self._write_buffer.append(chunk.encode("utf-8"))
             return
         if isinstance(chunk, dict):
-            self.set_header("Content-Type", _JSON)
+            if _PRENORMALIZED_HEADERS and type(self).set_header is _base_set_header:
+                headers = self._headers
+                headers._d["Content-Type"] = _JSON
+                headers._joined.pop("Content-Type", None)
+            else:
+                self.set_header("Content-Type", _JSON)
             self._write_buffer.append(json_encode(chunk).encode("utf-8"))
             return
         message = "write() only accepts bytes, unicode, and dict objects"
@@ -485,13 +497,14 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                 )
             if self.request.method == "HEAD":
                 chunk = b""
-            jar = self.__dict__.get("_new_cookie")
+            jar = self._new_cookie
             if jar:
                 for morsel in jar.values():
                     self.add_header("Set-Cookie", morsel.OutputString(None))
-            return conn.write_headers(
-                _start_line(self._status_code, self._reason), self._headers, chunk
-            )
+            code = self._status_code
+            reason = self._reason
+            line = _start_lines.get((code, reason)) or _start_line(code, reason)
+            return conn.write_headers(line, self._headers, chunk)
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
         if self.request.method != "HEAD":
@@ -518,26 +531,30 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             headers = self._headers
             # Canonical names can be looked up in the raw mapping directly.
             names: Any = headers._d if _PRENORMALIZED_HEADERS else headers
+            size = -1  # the body's length, once known
             if (
                 self._status_code == 200
                 and self.request.method in ("GET", "HEAD")
                 and "Etag" not in names
             ):
-                cls = type(self)
-                if (
-                    _PRENORMALIZED_HEADERS
-                    and cls.set_etag_header is _base_set_etag_header
-                    and cls.compute_etag is _base_compute_etag
-                    and cls.check_etag_header is _base_check_etag_header
-                ):
+                if _PRENORMALIZED_HEADERS and type(self)._default_etag:
                     # The default Etag, without four method calls; a request
                     # without If-None-Match cannot turn into a 304.
                     buf = self._write_buffer
                     if len(buf) > 1:
                         buf[:] = [b"".join(buf)]
-                    names["Etag"] = (
-                        f'"{hashlib.sha1(buf[0] if buf else b"").hexdigest()}"'
-                    )
+                    body = buf[0] if buf else b""
+                    size = len(body)
+                    if size <= _ETAG_CACHE_BODY:
+                        etag = _etags.get(body)
+                        if etag is None:
+                            etag = f'"{_sha1(body).hexdigest()}"'
+                            if len(_etags) >= _ETAG_CACHE_SIZE:
+                                _etags.clear()
+                            _etags[body] = etag
+                    else:
+                        etag = f'"{_sha1(body).hexdigest()}"'
+                    names["Etag"] = etag
                     rh = self.request.headers
                     check = (
                         rh.__class__ is not httputil.HTTPHeaders
@@ -557,18 +574,25 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                     )
                 self._clear_representation_headers()
             elif "Content-Length" not in names:
-                size = 0
-                for part in self._write_buffer:
-                    size += len(part)
+                if size < 0:
+                    size = 0
+                    for part in self._write_buffer:
+                        size += len(part)
                 names["Content-Length"] = str(size)
         conn = self.request.connection
         assert conn is not None
-        conn.set_close_callback(None)  # type: ignore[attr-defined]
-        future = (
-            self._flush(True)
-            if type(self).flush is _base_flush
-            else self.flush(include_footers=True)
-        )
+        if self._close_watched:
+            conn.set_close_callback(None)  # type: ignore[attr-defined]
+        if type(self)._plain_finish:
+            # The base flush/_log/on_finish/_break_cycles, inline.
+            future = self._flush(True)
+            conn.finish()
+            self.application.log_request(self)
+            self._finished = True
+            if self._ui is not None:
+                self._ui = None  # the ui namespace refers back to the handler
+            return future
+        future = self.flush(include_footers=True)
         conn.finish()
         self._log()
         self._finished = True
@@ -785,28 +809,40 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                     request._parse_body()
                 except httputil.HTTPInputError as e:
                     raise HTTPError(400, f"Invalid body: {e}") from e
-            decode = self.decode_argument
-            self.path_args = [decode(a) for a in args] if args else []
-            self.path_kwargs = (
-                {k: decode(v, name=k) for k, v in kwargs.items()} if kwargs else {}
-            )
-            self._cross_origin_protection()
-            result = self.prepare()
-            if result is not None:
-                return self._resume(result, _AFTER_PREPARE)
+            if args:
+                decode = self.decode_argument
+                self.path_args = [decode(a) for a in args]
+            else:
+                self.path_args = []
+            if kwargs:
+                decode = self.decode_argument
+                self.path_kwargs = {k: decode(v, name=k) for k, v in kwargs.items()}
+            else:
+                self.path_kwargs = {}
+            if request.method not in _SAFE_METHODS:
+                self._cross_origin_protection()
+            if type(self).prepare is not _base_prepare:
+                result = self.prepare()
+                if result is not None:
+                    return self._resume(result, _AFTER_PREPARE)
             if self._prepared_future is not None:
                 self._set_prepared()
             if self._finished:
                 return None
             if self._stream_request_body:
                 return self._resume(request._body_future, _AFTER_BODY)  # type: ignore[attr-defined]
-            result = getattr(self, request.method.lower())(
+            method = request.method
+            result = getattr(self, _METHOD_NAMES.get(method) or method.lower())(
                 *self.path_args, **self.path_kwargs
             )
             if result is not None:
                 return self._resume(result, _AFTER_METHOD)
-            if self._auto_finish and not self._finished:
-                self.finish()
+            if not self._finished:
+                if self._auto_finish:
+                    self.finish()
+                else:
+                    # Finished later (e.g. from a callback): watch the peer.
+                    self._watch_close()
         except Exception as e:
             self._handle_exception_safely(e)
             if self._prepared_future is not None:
@@ -815,6 +851,8 @@ class RequestHandler(_RenderMixin, _CookieMixin):
 
     async def _resume(self, pending: Awaitable[Any] | None, stage: int) -> None:
         """The asynchronous remainder of `_execute`, from ``stage`` on."""
+        if not self._close_watched:
+            self._watch_close()
         try:
             if stage == _AFTER_PREPARE:
                 await pending  # type: ignore[misc]
@@ -857,6 +895,14 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             if self._prepared_future is not None:
                 self._set_prepared()
 
+    def _watch_close(self) -> None:
+        """Routes the connection's close callback to `on_connection_close`
+        (needed only once the request outlives the inline `_execute`)."""
+        conn = self.request.connection
+        if conn is not None and not self._finished:
+            conn.set_close_callback(self.on_connection_close)  # type: ignore[attr-defined]
+            self._close_watched = True
+
     def _set_prepared(self) -> None:
         fut = self._prepared_future
         if fut is not None and not fut.done():
@@ -875,9 +921,71 @@ _AFTER_BODY = 1
 _CALL_METHOD = 2
 _AFTER_METHOD = 3
 
-# The default Etag methods: finish() computes the Etag inline unless a
-# subclass overrides one of them.
-_base_set_etag_header = RequestHandler.set_etag_header
-_base_compute_etag = RequestHandler.compute_etag
-_base_check_etag_header = RequestHandler.check_etag_header
-_base_flush = RequestHandler.flush
+# Base hooks the request path skips calling when a class keeps them.
+_base_set_default_headers = RequestHandler.set_default_headers
+_base_initialize = RequestHandler._initialize
+_new_handler_object = object.__new__
+
+
+def _new_handler(
+    cls: type[RequestHandler],
+    application: Any,
+    request: httputil.HTTPServerRequest,
+    kwargs: dict[str, Any],
+) -> RequestHandler:
+    """``cls(application, request, **kwargs)``, built field by field when the
+    class keeps the base ``__init__`` and ``clear`` (``_plain_new``): the
+    defaults come from class attributes, the base hooks are not called, and
+    the close callback is registered only if the request outlives
+    ``_execute`` (see `RequestHandler._watch_close`)."""
+    if not (cls._plain_new and _PRENORMALIZED_HEADERS):
+        return cls(application, request, **kwargs)
+    self: RequestHandler = _new_handler_object(cls)
+    self.application = application
+    self.request = request
+    headers = _new_headers(httputil.HTTPHeaders)
+    now = int(_time())
+    date = _date_cache
+    headers._d = {
+        "Server": _SERVER,
+        "Content-Type": _HTML,
+        "Date": date[1] if date[0] == now else _http_date(),
+    }
+    headers._joined = {}
+    self._headers = headers
+    self._write_buffer = []
+    if cls.set_default_headers is not _base_set_default_headers:
+        self.set_default_headers()
+    if kwargs or cls.initialize is not _base_initialize:
+        self.initialize(**kwargs)
+    return self
+
+
+_base_prepare = RequestHandler.prepare
+_base_set_header = RequestHandler.set_header
+
+
+def _hook_flags(cls: type[RequestHandler]) -> None:
+    """Records on a handler class which overridable steps it keeps as the
+    base class defines them, so the request path can skip their calls.
+    Computed when the class is created (hooks are overridden by
+    subclassing; replacing them on an existing class is not seen)."""
+    base = RequestHandler
+    mro = cls.__mro__
+    cls._plain_new = (
+        cls.__init__ is base.__init__
+        and cls.clear is base.clear
+        and not any("__init__" in k.__dict__ for k in mro[mro.index(base) + 1 : -1])
+    )
+    cls._default_etag = (
+        cls.set_etag_header is base.set_etag_header
+        and cls.compute_etag is base.compute_etag
+        and cls.check_etag_header is base.check_etag_header
+    )
+    cls._plain_finish = (
+        cls.flush is base.flush
+        and cls._flush is base._flush
+        and cls._log is base._log
+        and cls.on_finish is base.on_finish
+        and cls._break_cycles is base._break_cycles
+    )

@@ -109,6 +109,35 @@ def xhtml_unescape(value: str | bytes) -> str:
     return html.unescape(to_unicode(value))
 
 
+def _make_fast_encoder() -> Any:
+    """The C encoder behind ``json.dumps(value)``, made once: ``dumps`` builds
+    a new one per call. Without the circular-reference bookkeeping (a cycle
+    ends in RecursionError, which `json_encode` turns back into dumps'
+    ValueError). None when the C accelerator is missing or does not give
+    exactly what ``dumps`` gives."""
+    try:
+        from json.encoder import (  # type: ignore[attr-defined]
+            c_make_encoder,
+            encode_basestring_ascii,
+        )
+
+        if c_make_encoder is None:
+            return None
+        default = json.JSONEncoder().default
+        enc = c_make_encoder(
+            None, default, encode_basestring_ascii, None, ": ", ", ", False, False, True
+        )
+        sample = {"a": [1, 2.5, float("nan"), None, True], "\u00e9": {"x": "</"}}
+        if "".join(enc(sample, 0)) != json.dumps(sample):
+            return None
+        return enc  # type: ignore[no-any-return]
+    except Exception:
+        return None
+
+
+_fast_encoder: Any = _make_fast_encoder()
+
+
 def json_encode(value: Any) -> str:
     """Serialize ``value`` to JSON text.
 
@@ -116,7 +145,15 @@ def json_encode(value: Any) -> str:
     readers decode to the same string, so the text can be placed inside an
     HTML ``<script>`` element without closing it early.
     """
-    return json.dumps(value).replace("</", "<\\/")
+    enc = _fast_encoder
+    if enc is not None and (value.__class__ is dict or value.__class__ is list):
+        try:
+            text = "".join(enc(value, 0))
+        except RecursionError:
+            text = json.dumps(value)  # raises "Circular reference detected"
+    else:
+        text = json.dumps(value)
+    return text.replace("</", "<\\/")
 
 
 def json_decode(value: str | bytes) -> Any:
