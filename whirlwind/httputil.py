@@ -47,6 +47,7 @@ from whirlwind._httputil_head import (  # noqa: F401
     _ABNF,
     _CACHE_MAX,
     _VALID_HOSTS,
+    _REQUEST_LINES,
     HTTP_WHITESPACE,
     HTTPHeaders,
     HTTPInputError,
