@@ -46,8 +46,8 @@ from urllib.parse import parse_qsl, unquote_to_bytes, urlencode, urlparse, urlun
 from whirlwind._httputil_head import (  # noqa: F401
     _ABNF,
     _CACHE_MAX,
-    _VALID_HOSTS,
     _REQUEST_LINES,
+    _VALID_HOSTS,
     HTTP_WHITESPACE,
     HTTPHeaders,
     HTTPInputError,
