@@ -685,3 +685,21 @@ def test_headers_parse_never_crashes(text: str) -> None:
     for name, value in h.get_all():
         assert "\r" not in value and "\n" not in value and "\x00" not in value
         assert ":" not in name
+
+
+def test_request_lazy_fields_behave_like_attributes() -> None:
+    r = _req("/p?q=1", Host="Example.COM:80")
+    assert r.files == {} and r.files is r.files
+    assert r.body_arguments == {} and r.body_arguments is r.body_arguments
+    r.files = {"f": []}
+    r.body_arguments = {"b": [b"1"]}
+    assert r.files == {"f": []} and r.arguments == {"q": [b"1"], "b": [b"1"]}
+    assert r.host_name == "example.com"
+    r.host_name = "other"
+    assert r.host_name == "other"
+    assert r.request_time() >= 0.0
+    other = _req("/", Host="h")
+    assert other.files == {} and other.files is not r.files
+    assert other.arguments == {} and other.query_arguments == {}
+    given = HTTPServerRequest(uri="/", host="h", files={"x": []})
+    assert given.files == {"x": []}

@@ -585,7 +585,29 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             conn.set_close_callback(None)  # type: ignore[attr-defined]
         if type(self)._plain_finish:
             # The base flush/_log/on_finish/_break_cycles, inline.
-            future = self._flush(True)
+            if (
+                self._headers_written
+                or self._transforms
+                or self._new_cookie is not None
+            ):
+                future = self._flush(True)
+            else:
+                # The whole response in one write_headers: _flush's first
+                # branch without transforms or cookies.
+                self._headers_written = True
+                buf = self._write_buffer
+                self._write_buffer = []
+                code = self._status_code
+                reason = self._reason
+                future = conn.write_headers(
+                    _start_lines.get((code, reason)) or _start_line(code, reason),
+                    self._headers,
+                    b""
+                    if self.request.method == "HEAD"
+                    else buf[0]
+                    if len(buf) == 1
+                    else b"".join(buf),
+                )
             conn.finish()
             self.application.log_request(self)
             self._finished = True

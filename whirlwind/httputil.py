@@ -202,13 +202,11 @@ class HTTPServerRequest:
         "remote_ip",
         "protocol",
         "host",
-        "files",
         "connection",
         "server_connection",
         "_start_time",
         "path",
         "query",
-        "body_arguments",
         "_body_future",
         "__dict__",
         "__weakref__",
@@ -219,6 +217,8 @@ class HTTPServerRequest:
     _arguments: dict[str, list[bytes]] | None = None
     _query_arguments: dict[str, list[bytes]] | None = None
     _cookies: Any = None
+    _files: dict[str, list[HTTPFile]] | None = None
+    _body_arguments: dict[str, list[bytes]] | None = None
 
     def __init__(
         self,
@@ -265,7 +265,8 @@ class HTTPServerRequest:
             if len(_VALID_HOSTS) < _CACHE_MAX:
                 _VALID_HOSTS.add(h)
         self.host: str = h
-        self.files: dict[str, list[HTTPFile]] = files or {}
+        if files:
+            self._files = files
         self.connection = connection
         self.server_connection = server_connection
         self._start_time = time.time()
@@ -273,7 +274,30 @@ class HTTPServerRequest:
         limit = _DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments
         if self.query and self.query.count("&") >= limit:
             raise HTTPInputError("Invalid query string: Max number of fields exceeded")
-        self.body_arguments: dict[str, list[bytes]] = {}
+
+    @property
+    def files(self) -> dict[str, list[HTTPFile]]:
+        """Uploaded files by form field name (made on first use)."""
+        files = self._files
+        if files is None:
+            files = self._files = {}
+        return files
+
+    @files.setter
+    def files(self, value: dict[str, list[HTTPFile]]) -> None:
+        self._files = value
+
+    @property
+    def body_arguments(self) -> dict[str, list[bytes]]:
+        """Arguments from the body only (made on first use)."""
+        args = self._body_arguments
+        if args is None:
+            args = self._body_arguments = {}
+        return args
+
+    @body_arguments.setter
+    def body_arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._body_arguments = value
 
     @property
     def host_name(self) -> str:
@@ -305,7 +329,7 @@ class HTTPServerRequest:
         """Query and body arguments together (name -> list of bytes)."""
         if self._arguments is None:
             self._arguments = {k: list(v) for k, v in self.query_arguments.items()}
-            for k, v in self.body_arguments.items():
+            for k, v in (self._body_arguments or {}).items():
                 self._arguments.setdefault(k, []).extend(v)
         return self._arguments
 
@@ -415,7 +439,6 @@ def _server_request(
         elif len(_VALID_HOSTS) < _CACHE_MAX:
             _VALID_HOSTS.add(h)
     r.host = h
-    r.files = {}
     r.connection = connection
     r.server_connection = server_connection
     r._start_time = time.time()
@@ -427,7 +450,6 @@ def _server_request(
         and query.count("&") >= _DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments
     ):
         raise HTTPInputError("Invalid query string: Max number of fields exceeded")
-    r.body_arguments = {}
     return r
 
 
