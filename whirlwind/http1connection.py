@@ -934,7 +934,7 @@ class HTTP1ServerConnection:
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Start serving with ``delegate`` (an `.HTTPServerConnectionDelegate`)."""
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
-        fut = asyncio.ensure_future(self._server_request_loop(delegate))
+        fut = self.stream._loop.create_task(self._server_request_loop(delegate))
         fut.add_done_callback(_log_serving_error)
         self._serving_future = fut
 
