@@ -86,7 +86,6 @@ from whirlwind._http1support import (
     _InContext,
     _QuietError,
     _status_line,
-    _status_lines,
     _StatusError,
     _Sweeper,
     http_date,
@@ -118,6 +117,11 @@ _LINGER_SECONDS = 2.0
 
 _CoroutineType = types.CoroutineType
 _copy_context = contextvars.copy_context
+# Per-response lookups that would otherwise parse or format again: the
+# encoded status line per start line, the int value per Content-Length
+# text.  Bounded (reasons and lengths vary); only valid entries are stored.
+_heads: dict[Any, bytes] = {}
+_lengths: dict[str, int] = {}
 _request_lines = httputil._REQUEST_LINES
 
 
@@ -673,7 +677,11 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
         request = self._request_start_line
         assert request is not None
         code = resp.code
-        head = _status_lines.get((code, resp.reason)) or _status_line(code, resp.reason)
+        head = _heads.get(resp)
+        if head is None:
+            head = _status_line(code, resp.reason)
+            if len(_heads) < 512:
+                _heads[resp] = head
         self._response_start_line = resp
         d = headers._d
         method = request.method
@@ -702,8 +710,12 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
             cl = d.get("Content-Length")
             if cl is None:
                 remaining = None
-            elif cl.__class__ is str and cl.isdigit() and cl.isascii():  # type: ignore[union-attr]
-                remaining = int(cl)  # type: ignore[arg-type]
+            elif cl.__class__ is str:
+                remaining = _lengths.get(cl)  # type: ignore[call-overload]
+                if remaining is None:
+                    remaining = parse_int(cl)  # type: ignore[arg-type]
+                    if len(_lengths) < 1024:
+                        _lengths[cl] = remaining  # type: ignore[index]
             else:
                 remaining = parse_int(headers["Content-Length"])
         tail = None
