@@ -7,9 +7,11 @@ Contents:
   `_content_length`, `_transfer_chunked`, `_connection_tokens`.
 * `_parse_head`: the Python reference for ``whirlwind._core.parse_head``.
 * `_error_response` / `_ERROR_RESPONSES`: the bare answers to bad requests.
+* `HTTP1ConnectionParameters` (public, re-exported): limits and timeouts.
 * `_BodyReader`: the body-reading half of `HTTP1Connection` (a mixin):
   fixed-length, chunked (with trailers) and until-close bodies, each bounded
-  in size and in how long it may keep the loop busy.
+  in size and in how long it may keep the loop busy; and ``_reject``, the
+  error answer followed by a lingering close.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,12 +41,71 @@ _CHUNK_COST = 1024
 _MAX_CHUNK_LINE = 4096
 # Chunk extensions carry nothing we use; bound their total per body.
 _MAX_CHUNK_EXT_TOTAL = 65536
+# Lingering close after an error: drain at most this much, this long.
+_LINGER_BYTES = 1 << 20
+_LINGER_SECONDS = 2.0
 
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _CHUNK_EXT_BAD = re.compile(rb"[\x00-\x08\x0A-\x1F\x7F]")
 _TOKEN = httputil._ABNF.token.fullmatch
 _DIGITS = re.compile(r"[0-9]+")
 _HEXDIGITS = re.compile(r"[0-9a-fA-F]+")
+
+
+class HTTP1ConnectionParameters:
+    """Settings for `HTTP1Connection` and `HTTP1ServerConnection`.
+
+    :arg no_keep_alive: close the connection after each message.
+    :arg chunk_size: the most body bytes given to ``data_received`` at once
+        (default 64 KiB).
+    :arg max_header_size: the most bytes in a head (default 64 KiB); a
+        longer one closes the connection.
+    :arg header_timeout: seconds to wait for a complete head (also the idle
+        keep-alive timeout); None waits forever.
+    :arg max_body_size: the most body bytes (default: the stream's
+        ``max_buffer_size``); a larger declared body is answered with 413.
+    :arg body_timeout: seconds allowed to read a body; None waits forever.
+    :arg decompress: decode ``Content-Encoding: gzip`` bodies, with the
+        decompressed size also bounded by ``max_body_size``.
+    :arg max_header_count: the most header fields in a head (default 100);
+        more is answered with 431.
+    """
+
+    __slots__ = (
+        "no_keep_alive",
+        "chunk_size",
+        "max_header_size",
+        "header_timeout",
+        "max_body_size",
+        "body_timeout",
+        "decompress",
+        "max_header_count",
+    )
+
+    def __init__(
+        self,
+        no_keep_alive: bool = False,
+        chunk_size: int | None = None,
+        max_header_size: int | None = None,
+        header_timeout: float | None = None,
+        max_body_size: int | None = None,
+        body_timeout: float | None = None,
+        decompress: bool = False,
+        *,
+        max_header_count: int = 100,
+    ) -> None:
+        self.no_keep_alive = no_keep_alive
+        self.chunk_size = chunk_size or 65536
+        self.max_header_size = max_header_size or 65536
+        self.header_timeout = header_timeout
+        self.max_body_size = max_body_size
+        self.body_timeout = body_timeout
+        self.decompress = decompress
+        self.max_header_count = max_header_count
+
+
+# Public as whirlwind.http1connection.HTTP1ConnectionParameters.
+HTTP1ConnectionParameters.__module__ = "whirlwind.http1connection"
 
 
 def _error_response(code: int) -> bytes:
@@ -165,6 +228,13 @@ def _parse_head(data: bytes, max_count: int) -> tuple[str, httputil.HTTPHeaders]
 
 class _BodyReader:
     """Reads a message body for `HTTP1Connection` (which supplies the fields)."""
+
+    context: object | None
+    _response_started: bool
+
+    if TYPE_CHECKING:
+
+        def close(self) -> None: ...
 
     stream: IOStream
     params: Any
@@ -356,3 +426,28 @@ class _BodyReader:
             if work >= _YIELD_THRESHOLD:
                 work = 0
                 await asyncio.sleep(0)
+
+    async def _reject(self, code: int) -> None:
+        """Send an error status, then close without a reset (lingering close)."""
+        stream = self.stream
+        self._response_started = self._write_finished = True
+        owner: Any = self._owner or self
+        if owner._corking:
+            owner._flush()
+        try:
+            await stream.write(_ERROR_RESPONSES.get(code) or _error_response(code))
+            sock = stream.socket
+            if sock is None or isinstance(sock, ssl.SSLSocket):
+                return
+            sock.shutdown(socket.SHUT_WR)
+            owner = self._owner or self
+            if owner is self:
+                _Sweeper.add(self, _LINGER_SECONDS)
+            owner._deadline = stream._loop.time() + _LINGER_SECONDS
+            drained = 0
+            while drained < _LINGER_BYTES:
+                drained += len(await stream.read_bytes(65536, partial=True))
+        except (StreamClosedError, OSError):
+            pass
+        finally:
+            self.close()

@@ -54,8 +54,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import socket
-import ssl
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -65,12 +63,11 @@ from whirlwind._core import HeaderFieldCountError
 from whirlwind._core import format_head as _format_head_c
 from whirlwind._core import parse_head as _core_parse_head
 from whirlwind._http1framing import (
-    _ERROR_RESPONSES,
     _TOKEN,
+    HTTP1ConnectionParameters,
     _BodyReader,
     _connection_tokens,
     _content_length,
-    _error_response,
     _parse_head,  # noqa: F401  (re-exported: the reference tests use it)
     _transfer_chunked,
     is_transfer_encoding_chunked,
@@ -86,7 +83,6 @@ from whirlwind._http1support import (
     _InContext,
     _QuietError,
     _status_line,
-    _status_lines,
     _StatusError,
     _Sweeper,
     http_date,
@@ -112,65 +108,15 @@ _PIPELINE_BURST = 16
 # sent in one write, up to this many bytes; a pipelined burst of small
 # responses then costs one send() instead of one each.
 _CORK_MAX = 65536
-# Lingering close after an error: drain at most this much, this long.
-_LINGER_BYTES = 1 << 20
-_LINGER_SECONDS = 2.0
 
 _CoroutineType = types.CoroutineType
 _copy_context = contextvars.copy_context
+# Per-response lookups that would otherwise parse or format again: the
+# encoded status line per start line, the int value per Content-Length
+# text.  Bounded (reasons and lengths vary); only valid entries are stored.
+_heads: dict[Any, bytes] = {}
+_lengths: dict[str, int] = {}
 _request_lines = httputil._REQUEST_LINES
-
-
-class HTTP1ConnectionParameters:
-    """Settings for `HTTP1Connection` and `HTTP1ServerConnection`.
-
-    :arg no_keep_alive: close the connection after each message.
-    :arg chunk_size: the most body bytes given to ``data_received`` at once
-        (default 64 KiB).
-    :arg max_header_size: the most bytes in a head (default 64 KiB); a
-        longer one closes the connection.
-    :arg header_timeout: seconds to wait for a complete head (also the idle
-        keep-alive timeout); None waits forever.
-    :arg max_body_size: the most body bytes (default: the stream's
-        ``max_buffer_size``); a larger declared body is answered with 413.
-    :arg body_timeout: seconds allowed to read a body; None waits forever.
-    :arg decompress: decode ``Content-Encoding: gzip`` bodies, with the
-        decompressed size also bounded by ``max_body_size``.
-    :arg max_header_count: the most header fields in a head (default 100);
-        more is answered with 431.
-    """
-
-    __slots__ = (
-        "no_keep_alive",
-        "chunk_size",
-        "max_header_size",
-        "header_timeout",
-        "max_body_size",
-        "body_timeout",
-        "decompress",
-        "max_header_count",
-    )
-
-    def __init__(
-        self,
-        no_keep_alive: bool = False,
-        chunk_size: int | None = None,
-        max_header_size: int | None = None,
-        header_timeout: float | None = None,
-        max_body_size: int | None = None,
-        body_timeout: float | None = None,
-        decompress: bool = False,
-        *,
-        max_header_count: int = 100,
-    ) -> None:
-        self.no_keep_alive = no_keep_alive
-        self.chunk_size = chunk_size or 65536
-        self.max_header_size = max_header_size or 65536
-        self.header_timeout = header_timeout
-        self.max_body_size = max_body_size
-        self.body_timeout = body_timeout
-        self.decompress = decompress
-        self.max_header_count = max_header_count
 
 
 class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
@@ -541,31 +487,6 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
             app_log.error("Uncaught exception", exc_info=exc)
             self.close()
 
-    async def _reject(self, code: int) -> None:
-        """Send an error status, then close without a reset (lingering close)."""
-        stream = self.stream
-        self._response_started = self._write_finished = True
-        owner: Any = self._owner or self
-        if owner._corking:
-            owner._flush()
-        try:
-            await stream.write(_ERROR_RESPONSES.get(code) or _error_response(code))
-            sock = stream.socket
-            if sock is None or isinstance(sock, ssl.SSLSocket):
-                return
-            sock.shutdown(socket.SHUT_WR)
-            owner = self._owner or self
-            if owner is self:
-                _Sweeper.add(self, _LINGER_SECONDS)
-            owner._deadline = stream._loop.time() + _LINGER_SECONDS
-            drained = 0
-            while drained < _LINGER_BYTES:
-                drained += len(await stream.read_bytes(65536, partial=True))
-        except (StreamClosedError, OSError):
-            pass
-        finally:
-            self.close()
-
     def _on_deadline(self) -> None:
         # Client-side timeouts (the server connection has its own).
         if self._in_body:
@@ -673,7 +594,11 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
         request = self._request_start_line
         assert request is not None
         code = resp.code
-        head = _status_lines.get((code, resp.reason)) or _status_line(code, resp.reason)
+        head = _heads.get(resp)
+        if head is None:
+            head = _status_line(code, resp.reason)
+            if len(_heads) < 512:
+                _heads[resp] = head
         self._response_start_line = resp
         d = headers._d
         method = request.method
@@ -702,8 +627,12 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
             cl = d.get("Content-Length")
             if cl is None:
                 remaining = None
-            elif cl.__class__ is str and cl.isdigit() and cl.isascii():  # type: ignore[union-attr]
-                remaining = int(cl)  # type: ignore[arg-type]
+            elif cl.__class__ is str:
+                remaining = _lengths.get(cl)  # type: ignore[call-overload]
+                if remaining is None:
+                    remaining = parse_int(cl)  # type: ignore[arg-type]
+                    if len(_lengths) < 1024:
+                        _lengths[cl] = remaining  # type: ignore[index]
             else:
                 remaining = parse_int(headers["Content-Length"])
         tail = None
@@ -934,7 +863,7 @@ class HTTP1ServerConnection:
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Start serving with ``delegate`` (an `.HTTPServerConnectionDelegate`)."""
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
-        fut = asyncio.ensure_future(self._server_request_loop(delegate))
+        fut = self.stream._loop.create_task(self._server_request_loop(delegate))
         fut.add_done_callback(_log_serving_error)
         self._serving_future = fut
 
