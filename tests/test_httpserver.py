@@ -350,6 +350,30 @@ def test_graceful_drain() -> None:
         idle.close()
 
 
+
+def test_drain_before_a_consolidated_flush_still_sends_the_answer() -> None:
+    # A keep-alive answer goes out with the rest of the loop iteration's
+    # answers (flush consolidation).  A drain that reaches the connection
+    # before that flush must send the answer, then close.
+    servers: list[Any] = []
+
+    def drain_connections() -> None:
+        for conn in list(servers[0]._connections):
+            assert conn._corking  # the answer is still held back
+            conn.drain()
+
+    def app(request: HTTPServerRequest) -> None:
+        echo_app(request)
+        asyncio.get_running_loop().call_soon(drain_connections)
+
+    with serve(app) as st, connect(st.port) as s:
+        servers.append(st.server)
+        s.sendall(b"GET /last HTTP/1.1\r\nHost: a\r\n\r\n")
+        code, _, body = read_response(s)
+        assert (code, body) == (200, b"GET /last 0")
+        assert read_until_close(s) == (b"", True)
+
+
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -227,11 +227,15 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
                                 if owner is self:
                                     _Sweeper.add(self, header_timeout)
                                 owner._deadline = stream._loop.time() + header_timeout
+                            sent = None
                             if owner._corking:
-                                owner._flush()
+                                if owner._draining:
+                                    sent = owner._flush()
+                                else:
+                                    owner._flush_soon()
                             owner._idle = True
                             if owner._draining:
-                                stream.close()
+                                _close_after_flush(stream, sent)
                             try:
                                 data = await fut
                             finally:
@@ -829,22 +833,46 @@ class HTTP1ServerConnection:
         self._cork_size = 0
         self._cork_conn: HTTP1Connection | None = None
         self._done_future: asyncio.Future[None] | None = None
+        self._flush_scheduled = False
 
-    def _flush(self) -> None:
-        """Send corked bytes in one write and stop corking."""
+    # Flush consolidation.  A keep-alive response whose connection now waits
+    # for the next request is not sent at once: it stays corked until the
+    # loop's next iteration, when every connection served in this one sends
+    # its answer back to back.  A peer multiplexing many connections (a load
+    # generator, a proxy) then wakes once for the whole batch instead of once
+    # per response, which on a VM costs more CPU than the send itself.  The
+    # delay is bounded by one loop iteration; anything that must go out now
+    # (errors, detach, drain, bodies, suspended handlers) still calls _flush.
+    def _flush_soon(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.stream._loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        if self._corking:
+            self._flush()
+
+    def _flush(self) -> Any:
+        """Send corked bytes in one write and stop corking.
+
+        Returns the write's Future, or None if nothing was sent.
+        """
         self._corking = False
         cork = self._cork
         if not cork:
-            return
+            return None
         data = cork[0] if len(cork) == 1 else b"".join(cork)
         cork.clear()
         self._cork_size = 0
         conn = self._cork_conn
         self._cork_conn = None
-        if not self.stream.closed():
-            w = self.stream.write(data)
-            if conn is not None:
-                conn._pending_write = w
+        if self.stream.closed():
+            return None
+        w = self.stream.write(data)
+        if conn is not None:
+            conn._pending_write = w
+        return w
 
     async def close(self) -> None:
         """Close the connection; resolves once the serving loop has ended.
@@ -874,7 +902,7 @@ class HTTP1ServerConnection:
         """
         self._draining = True
         if self._idle:
-            self.stream.close()
+            _close_after_flush(self.stream, self._flush() if self._corking else None)
 
     def _on_deadline(self) -> None:
         if self._in_body:
@@ -942,14 +970,13 @@ class HTTP1ServerConnection:
                     conn.close()
                     return
                 last = conn
-                if self._corking and (
-                    not ok
-                    or self._detached
-                    or burst + 1 >= _PIPELINE_BURST
-                    or not stream._read_buffer_size
-                ):
-                    # Nothing more is waiting to be answered: send now.
-                    self._flush()
+                if self._corking:
+                    if not ok or self._detached or burst + 1 >= _PIPELINE_BURST:
+                        self._flush()
+                    elif not stream._read_buffer_size:
+                        # Nothing more is waiting to be answered: send with
+                        # the rest of this loop iteration's answers.
+                        self._flush_soon()
                 if not ok or self._detached:
                     return
                 # Back-pressure: a peer that pipelines without reading its
