@@ -350,7 +350,6 @@ def test_graceful_drain() -> None:
         idle.close()
 
 
-
 def test_drain_before_a_consolidated_flush_still_sends_the_answer() -> None:
     # A keep-alive answer goes out with the rest of the loop iteration's
     # answers (flush consolidation).  A drain that reaches the connection
