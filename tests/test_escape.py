@@ -588,3 +588,11 @@ def test_compiled_escape_propagates_str_errors() -> None:
 def test_xhtml_escape_rejects_none() -> None:
     with pytest.raises(TypeError):
         xhtml_escape(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [0, 1, 9, 10, 255, 1023, 1024, -1, 2**63, -(2**63)])
+def test_compiled_escape_small_int_cache_gives_str_of_int(value: int) -> None:
+    # The first call fills the cache of small ints' text, the second reads it.
+    assert _core.escape_html(value) == str(value)
+    assert _core.escape_html(value) == str(value)
+    assert type(_core.escape_html(value)) is str

@@ -22,7 +22,11 @@
 # (entities are ASCII, and every non-ASCII code point survives, so the
 # result has the same kind and stays canonical), the clean prefix is
 # copied with memcpy and the rest code point by code point.
+#
+# Small ints (0 <= n < 1024: counts, ids, table cells) are the other common
+# value; their text is made once, on first use, and kept.
 
+from cpython.long cimport PyLong_AsLongAndOverflow
 from cpython.object cimport PyObject_Str
 from cpython.unicode cimport PyUnicode_2BYTE_KIND, PyUnicode_DecodeUTF8
 
@@ -139,6 +143,26 @@ cdef object _escape_text(object text):
     return out
 
 
+cdef enum:
+    _SMALL_INTS = 1024
+
+cdef list _small_int_text = [None] * _SMALL_INTS
+
+
+cdef inline object _int_text(object value):
+    # str(value) for an exact int, from the cache when small.
+    cdef int overflow
+    cdef long n = PyLong_AsLongAndOverflow(value, &overflow)
+    cdef object text
+    if overflow or n < 0 or n >= _SMALL_INTS:
+        return PyObject_Str(value)
+    text = <object>PyList_GET_ITEM(_small_int_text, n)
+    if text is None:
+        text = PyObject_Str(value)
+        _small_int_text[n] = text
+    return text
+
+
 @cython.always_allow_keywords(False)   # METH_O: the cheapest call from templates
 def escape_html(value):
     """``value`` as HTML text: ``& < > " '`` become ``&amp; &lt; &gt; &quot;
@@ -148,7 +172,9 @@ def escape_html(value):
     cdef object cls = type(value)
     if cls is str:
         return _escape_text(value)
-    if cls is int or cls is float:
+    if cls is int:
+        return _int_text(value)
+    if cls is float:
         return PyObject_Str(value)
     if isinstance(value, str):
         return _escape_text(value)
