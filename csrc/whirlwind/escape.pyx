@@ -26,6 +26,9 @@
 # Small ints (0 <= n < 1024: counts, ids, table cells) are the other common
 # value; their text is made once, on first use, and kept.
 
+# Included after httphead.pyx, whose cimports (PyUnicode_KIND, memcpy,
+# PyBytes_AS_STRING, PyList_GET_ITEM, ...) and PyUnicode_New/PyUnicode_DATA
+# declarations this file uses.
 from cpython.long cimport PyLong_AsLongAndOverflow
 from cpython.object cimport PyObject_Str
 from cpython.unicode cimport PyUnicode_2BYTE_KIND, PyUnicode_DecodeUTF8
