@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whirlwind import escape
+from whirlwind import _core, escape
 from whirlwind.escape import (
     json_decode,
     json_encode,
@@ -443,3 +443,156 @@ def test_json_encode_errors_match_json_dumps() -> None:
         json_encode({"x": object()})
     with pytest.raises(TypeError, match="keys must be"):
         json_encode({(1, 2): "tuple key"})
+
+
+# The compiled escape (whirlwind._core.escape_html) against its Python
+# reference, escape._py_escape_any: same value, same type, and the very
+# input object back when there is nothing to escape.
+
+_SPECIALS = st.sampled_from("&<>\"'")
+# Every plane (Latin-1, BMP, astral; lone surrogates too, which templates
+# meet in "surrogateescape"d text), with the five specials frequent, so
+# that all three storage kinds are scanned with and without replacements.
+_HTML_TEXT = st.text(
+    st.one_of(_SPECIALS, st.characters(), st.characters(max_codepoint=255))
+)
+
+
+class _Markup(str):
+    pass
+
+
+class _Stringy:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class _SubStringy:
+    def __str__(self) -> str:
+        return _Markup("clean")
+
+
+class _OddBytes(bytes):
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return "decoded <by> the subclass"
+
+
+class _BadStr:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def _agree(value: Any) -> str:
+    compiled = _core.escape_html(value)
+    reference = escape._py_escape_any(value)
+    assert compiled == reference
+    assert type(compiled) is type(reference)
+    return compiled
+
+
+def test_escape_is_compiled_in_this_build() -> None:
+    # Templates bind escape._escape_any; with the extension built it must be
+    # the compiled function, and so must the str escape behind xhtml_escape.
+    assert escape._escape_any is _core.escape_html
+    assert escape._escape_str is _core.escape_html
+
+
+@settings(deadline=None, max_examples=300)
+@given(_HTML_TEXT)
+def test_compiled_escape_matches_python_on_text(text: str) -> None:
+    result = _agree(text)
+    if not any(c in text for c in "&<>\"'"):
+        assert result is text
+    else:
+        assert result is not text
+        assert xhtml_unescape(result) == text
+    assert escape._py_escape_str(text) == result
+    if not any("\ud800" <= c <= "\udfff" for c in text):  # UTF-8 can't carry these
+        assert _core.escape_html(text.encode("utf-8")) == result
+
+
+@settings(deadline=None)
+@given(_HTML_TEXT)
+def test_compiled_escape_matches_python_on_str_subclasses(text: str) -> None:
+    value = _Markup(text)
+    result = _agree(value)
+    if not any(c in text for c in "&<>\"'"):
+        assert result is value
+    else:
+        assert type(result) is str
+
+
+@settings(deadline=None)
+@given(st.one_of(st.integers(), st.floats(allow_nan=True), st.booleans()))
+def test_compiled_escape_matches_python_on_numbers(value: float) -> None:
+    assert _agree(value) == str(value)
+
+
+@settings(deadline=None)
+@given(st.binary())
+def test_compiled_escape_matches_python_on_bytes(data: bytes) -> None:
+    try:
+        expected = escape._py_escape_any(data)
+    except UnicodeDecodeError as exc:
+        with pytest.raises(UnicodeDecodeError) as info:
+            _core.escape_html(data)
+        assert info.value.start == exc.start and info.value.reason == exc.reason
+    else:
+        assert _core.escape_html(data) == expected
+
+
+@settings(deadline=None)
+@given(_HTML_TEXT)
+def test_compiled_escape_matches_python_on_objects(text: str) -> None:
+    _agree(_Stringy(text))
+    _agree([text, 1])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        object,
+        _SubStringy(),
+        _OddBytes(b"raw"),
+        float("nan"),
+        float("-inf"),
+        -(10**40),
+        "\udcff<\udc80",  # lone surrogates, as "surrogateescape" makes them
+        "\U0010ffff&\U00010000",
+        "x" * 100_000 + "<" + "\u0100" * 3,
+        "<" * 50_000,
+        "",
+    ],
+)
+def test_compiled_escape_matches_python_on_edge_values(value: Any) -> None:
+    _agree(value)
+
+
+def test_compiled_escape_returns_str_subclass_from_str_unchanged() -> None:
+    value = _SubStringy()
+    result = _core.escape_html(value)
+    assert type(result) is _Markup and result == "clean"
+
+
+def test_compiled_escape_propagates_str_errors() -> None:
+    with pytest.raises(RuntimeError, match="no text"):
+        _core.escape_html(_BadStr())
+    with pytest.raises(RuntimeError, match="no text"):
+        escape._py_escape_any(_BadStr())
+
+
+def test_xhtml_escape_rejects_none() -> None:
+    with pytest.raises(TypeError):
+        xhtml_escape(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [0, 1, 9, 10, 255, 1023, 1024, -1, 2**63, -(2**63)])
+def test_compiled_escape_small_int_cache_gives_str_of_int(value: int) -> None:
+    # The first call fills the cache of small ints' text, the second reads it.
+    assert _core.escape_html(value) == str(value)
+    assert _core.escape_html(value) == str(value)
+    assert type(_core.escape_html(value)) is str

@@ -272,3 +272,10 @@ def format_head(
 def _find_head_end(
     buf: bytes | bytearray | memoryview, cursor: int, limit: int = -1
 ) -> tuple[int, int]: ...
+
+# --- HTML escape for templates (csrc/whirlwind/escape.pyx) -----------------------
+
+def escape_html(value: object) -> str:
+    """``& < > " '`` as entities; exact int/float -> str(value); bytes as
+    UTF-8; anything else via str(). A str with nothing to escape comes back
+    as the same object."""

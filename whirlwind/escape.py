@@ -49,8 +49,8 @@ _HTML_SPECIALS = (
 )
 
 
-def _escape_str(text: str) -> str:
-    # Most values rendered into pages contain none of the specials, and five
+def _py_escape_str(text: str) -> str:
+    # Pure-Python `_escape_str`. Most values rendered into pages contain none of the specials, and five
     # substring tests are cheaper than five `replace` calls (or a regex), so
     # test first. `&` must be replaced first so we don't re-escape entities.
     if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
@@ -64,11 +64,13 @@ def _escape_str(text: str) -> str:
     return text
 
 
-def _escape_any(value: Any, _str: type[str] = str) -> str:
+def _py_escape_any(value: Any, _str: type[str] = str) -> str:
     """`xhtml_escape` for any value, as templates apply it to `{{ }}`.
 
     Same result as ``xhtml_escape(str(value))`` (bytes decoded as UTF-8)
     with the string tests inlined; ints and floats skip escaping entirely.
+    The reference for the compiled `whirlwind._core.escape_html`, and the
+    fallback without it.
     """
     cls = type(value)
     text: str
@@ -91,6 +93,20 @@ def _escape_any(value: Any, _str: type[str] = str) -> str:
     return text
 
 
+# The escape every `{{ }}` of a template runs: compiled when the extension
+# is built (a scan of the str's storage, no copy when nothing changes). The
+# compiled function also takes str, which makes it `_escape_str` too.
+_escape_any: Callable[[Any], str]
+_escape_str: Callable[[str], str]
+try:
+    from whirlwind._core import escape_html as _c_escape_html
+except ImportError:  # a source tree without the extension
+    _escape_any = _py_escape_any
+    _escape_str = _py_escape_str
+else:
+    _escape_any = _escape_str = _c_escape_html
+
+
 def xhtml_escape(value: str | bytes) -> str:
     """Escape ``value`` for use in HTML or XML text and quoted attributes.
 
@@ -99,6 +115,8 @@ def xhtml_escape(value: str | bytes) -> str:
     """
     if type(value) is not str:
         value = to_unicode(value)
+        if value is None:  # to_unicode lets None through; we don't
+            raise TypeError("xhtml_escape() expects str or bytes, not None")
     return _escape_str(value)
 
 
