@@ -89,6 +89,13 @@ _sha1 = hashlib.sha1
 _etags: dict[bytes, str] = {}
 _ETAG_CACHE_BODY = 512
 _ETAG_CACHE_SIZE = 256
+# Larger bodies (a rendered page) keep the last body of each length and its
+# Etag: a repeated page costs one memcmp instead of a SHA-1 and a hexdigest,
+# a changing one a failed comparison (bodies of one length that differ
+# usually differ early). Bounded to _ETAG_SLOTS * _ETAG_SLOT_BODY bytes.
+_etag_slots: dict[int, tuple[bytes, str]] = {}
+_ETAG_SLOT_BODY = 32768
+_ETAG_SLOTS = 64
 
 
 class _ArgDefaultMarker:
@@ -552,6 +559,15 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                             if len(_etags) >= _ETAG_CACHE_SIZE:
                                 _etags.clear()
                             _etags[body] = etag
+                    elif size <= _ETAG_SLOT_BODY:
+                        slot = _etag_slots.get(size)
+                        if slot is not None and slot[0] == body:
+                            etag = slot[1]
+                        else:
+                            etag = f'"{_sha1(body).hexdigest()}"'
+                            if slot is None and len(_etag_slots) >= _ETAG_SLOTS:
+                                _etag_slots.clear()
+                            _etag_slots[size] = (body, etag)
                     else:
                         etag = f'"{_sha1(body).hexdigest()}"'
                     names["Etag"] = etag
