@@ -188,6 +188,44 @@ def test_template_loader_is_reset_per_request_without_compiled_cache() -> None:
         assert c.fetch("/?t=p.html").text == "v2"
 
 
+class CountingLoader(template.DictLoader):
+    """Overrides `load`: render_string must keep calling it."""
+
+    def load(self, name: str, parent_path: str | None = None) -> template.Template:
+        CALLS.append("load:" + name)
+        return super().load(name, parent_path)
+
+
+class AliasLoader(template.DictLoader):
+    """Overrides `resolve_path`: top-level names are aliases."""
+
+    def resolve_path(self, name: str, parent_path: str | None = None) -> str:
+        return {"alias.html": "p.html"}.get(name, name)
+
+
+def test_overridden_loader_lookups_are_honoured() -> None:
+    counting = CountingLoader({"p.html": "{{ title }}"})
+    with serve(web.Application([("/", Recording)], template_loader=counting)) as c:
+        assert _fetch(c, "p.html") == ("&lt;T&gt;", "load:p.html")
+        assert _fetch(c, "p.html") == ("&lt;T&gt;", "load:p.html")
+    alias = AliasLoader({"p.html": "real"})
+    with serve(web.Application([("/", Recording)], template_loader=alias)) as c:
+        assert c.fetch("/?t=p.html").text == "real"  # now cached as p.html
+        assert c.fetch("/?t=alias.html").text == "real"
+
+
+def test_loader_reset_and_namespace_changes_are_seen() -> None:
+    source = {"p.html": "{{ title }} {{ extra }}"}
+    loader = template.DictLoader(source, namespace={"extra": "e1"})
+    with serve(web.Application([("/", Recording)], template_loader=loader)) as c:
+        assert c.fetch("/?t=p.html").text == "&lt;T&gt; e1"
+        source["p.html"] = "v2 {{ extra }}"
+        loader.namespace["extra"] = "e2"
+        assert c.fetch("/?t=p.html").text == "&lt;T&gt; e2"  # still compiled v1
+        loader.reset()
+        assert c.fetch("/?t=p.html").text == "v2 e2"
+
+
 def test_browser_locale_follows_accept_language_q_values(tmp_path: Any) -> None:
     (tmp_path / "es_ES.csv").write_text('"Hello","Hola"\n')
     (tmp_path / "fr_FR.csv").write_text('"Hello","Bonjour"\n')

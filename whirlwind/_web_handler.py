@@ -646,7 +646,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
 
     def _break_cycles(self) -> None:
         # The ui namespace refers back to the handler; drop it when done.
-        self.__dict__["_ui"] = None
+        self._ui = None
 
     def _clear_representation_headers(self) -> None:
         for name in ("Content-Encoding", "Content-Language", "Content-Type"):

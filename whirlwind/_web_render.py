@@ -61,11 +61,16 @@ class _RenderMixin:
     # Process-wide: one loader per template directory (see module docstring).
     _template_loaders: dict[str, template.BaseLoader] = {}
     _template_loader_lock = threading.Lock()
+    # The UI modules a rendering used, by name; set on first use. Read as an
+    # attribute (class default None): `self.__dict__` would make CPython
+    # build the instance dict of every handler that renders.
+    _active_modules: dict[str, UIModule] | None = None
 
     if TYPE_CHECKING:
         request: httputil.HTTPServerRequest
         application: Any
         _finished: bool
+        _ui: ObjectDict | None
 
         @property
         def settings(self) -> dict[str, Any]: ...
@@ -80,7 +85,7 @@ class _RenderMixin:
     @property
     def ui(self) -> ObjectDict:
         """UI methods and modules for templates, built on first use."""
-        ui = self.__dict__.get("_ui")
+        ui: ObjectDict | None = self._ui
         if ui is None:
             app = self.application
             ui = ObjectDict(
@@ -89,19 +94,18 @@ class _RenderMixin:
             ui["_tt_modules"] = ui["modules"] = _UIModuleNamespace(
                 cast("RequestHandler", self), app.ui_modules
             )
-            self.__dict__["_ui"] = ui
+            self._ui = ui
         return ui
 
     @ui.setter
     def ui(self, value: ObjectDict | None) -> None:
-        self.__dict__["_ui"] = value
+        self._ui = value
 
     def _ui_module(self, name: str, module: type[UIModule]) -> Callable[..., str]:
         def render(*args: Any, **kwargs: Any) -> str:
-            active: dict[str, UIModule] | None = self.__dict__.get("_active_modules")
+            active = self._active_modules
             if active is None:
-                active = {}
-                self.__dict__["_active_modules"] = active
+                active = self._active_modules = {}
             if name not in active:
                 active[name] = module(self)  # type: ignore[arg-type]
             return _unicode(active[name].render(*args, **kwargs))
@@ -122,7 +126,7 @@ class _RenderMixin:
         if self._finished:
             raise RuntimeError("Cannot render() after finish()")
         html = self.render_string(template_name, **kwargs)
-        modules = self.__dict__.get("_active_modules")
+        modules = self._active_modules
         if not modules:
             return self.finish(html)  # no UI module asked for page resources
         js_embed: list[bytes] = []
@@ -229,7 +233,11 @@ class _RenderMixin:
             loader: template.BaseLoader = settings["template_loader"]
         else:
             loader = self._template_loader()
-        tmpl = loader.load(template_name)
+        # A compiled template is read from the loader's cache directly when
+        # that is all `load` would do (`BaseLoader._lookup_by_name`).
+        tmpl = loader.templates.get(template_name) if loader._lookup_by_name else None
+        if tmpl is None:
+            tmpl = loader.load(template_name)
         names: frozenset[str] | None = (
             getattr(tmpl, "_global_names", None)
             if cls.get_template_namespace is _DEFAULT_NAMESPACE
