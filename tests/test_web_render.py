@@ -226,6 +226,34 @@ def test_loader_reset_and_namespace_changes_are_seen() -> None:
         assert c.fetch("/?t=p.html").text == "v2 e2"
 
 
+class Shouting(template.Template):
+    def generate(self, **kwargs: Any) -> bytes:
+        CALLS.append("generate:" + ",".join(sorted(kwargs)))
+        return super().generate(**kwargs).upper()
+
+
+class ShoutingLoader(template.DictLoader):
+    def _create_template(self, name: str) -> template.Template:
+        return Shouting(self.dict[name], name=name, loader=self)
+
+
+class Framed(web.RequestHandler):
+    def render_string(self, template_name: str, **kwargs: Any) -> bytes:
+        return b"[" + super().render_string(template_name, **kwargs) + b"]"
+
+    def get(self) -> None:
+        self.render("p.html", title="<t>")
+
+
+def test_overridden_render_string_and_generate_are_called() -> None:
+    app = web.Application(
+        [("/", Framed)], template_loader=ShoutingLoader({"p.html": "{{ title }}"})
+    )
+    with serve(app) as c:
+        assert c.fetch("/").text == "[&LT;T&GT;]"
+        assert CALLS == ["generate:title"]
+
+
 def test_browser_locale_follows_accept_language_q_values(tmp_path: Any) -> None:
     (tmp_path / "es_ES.csv").write_text('"Hello","Hola"\n')
     (tmp_path / "fr_FR.csv").write_text('"Hello","Bonjour"\n')

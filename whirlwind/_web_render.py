@@ -125,7 +125,10 @@ class _RenderMixin:
         """
         if self._finished:
             raise RuntimeError("Cannot render() after finish()")
-        html = self.render_string(template_name, **kwargs)
+        if type(self).render_string is _DEFAULT_RENDER_STRING:
+            html = self._render_string(template_name, kwargs)  # no ** repacking
+        else:
+            html = self.render_string(template_name, **kwargs)
         modules = self._active_modules
         if not modules:
             return self.finish(html)  # no UI module asked for page resources
@@ -221,6 +224,10 @@ class _RenderMixin:
         Templates are looked up in `get_template_path`, or else next to the
         file of the code that called this method.
         """
+        return self._render_string(template_name, kwargs)
+
+    def _render_string(self, template_name: str, kwargs: dict[str, Any]) -> bytes:
+        """`render_string` with its keywords as a dict (not modified)."""
         # Fast paths, taken only where no override could tell the difference
         # (see "Rendering" in the module docstring).
         cls = type(self)
@@ -246,14 +253,17 @@ class _RenderMixin:
         if names is None:
             namespace = self.get_template_namespace()
             namespace.update(kwargs)
-            return tmpl.generate(**namespace)
-        app = self.application
-        if names.isdisjoint(_NAMESPACE_KEYS) and (
-            not app.ui_methods or names.isdisjoint(app.ui_methods)
-        ):
-            return tmpl.generate(**kwargs)  # the common page: no handler names
-        namespace = self._namespace_for(names, kwargs)
-        namespace.update(kwargs)
+        else:
+            app = self.application
+            if names.isdisjoint(_NAMESPACE_KEYS) and (
+                not app.ui_methods or names.isdisjoint(app.ui_methods)
+            ):
+                namespace = kwargs  # the common page: no handler names
+            else:
+                namespace = self._namespace_for(names, kwargs)
+                namespace.update(kwargs)
+        if tmpl.__class__ is template.Template:
+            return tmpl._generate(namespace)  # generate() minus ** repacking
         return tmpl.generate(**namespace)
 
     def _template_loader(self) -> template.BaseLoader:
@@ -415,6 +425,7 @@ class _RenderMixin:
 
 _DEFAULT_CREATE_LOADER = _RenderMixin.create_template_loader
 _DEFAULT_NAMESPACE = _RenderMixin.get_template_namespace
+_DEFAULT_RENDER_STRING = _RenderMixin.render_string
 
 # How `get_template_namespace` computes each of its handler entries.
 _NAMESPACE_GETTERS: dict[str, Callable[[_RenderMixin], Any]] = {

@@ -192,6 +192,10 @@ class Template:
 
     def generate(self, **kwargs: Any) -> bytes:
         """Render the template with ``kwargs`` added to its namespace."""
+        return self._generate(kwargs)
+
+    def _generate(self, kwargs: dict[str, Any]) -> bytes:
+        """`generate` with its keywords as a dict (read, not modified)."""
         # The loader's namespace is read at every call: it may be changed.
         loader_namespace = self.namespace
         namespace = (
