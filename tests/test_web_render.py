@@ -254,6 +254,31 @@ def test_overridden_render_string_and_generate_are_called() -> None:
         assert CALLS == ["generate:title"]
 
 
+class CountedWrites(web.RequestHandler):
+    def write(self, chunk: Any) -> None:
+        CALLS.append(f"write:{len(chunk)}")
+        super().write(chunk)
+
+    def get(self) -> None:
+        if self.get_argument("finish", ""):
+            self.finish(b"raw bytes")
+        else:
+            self.render("p.html", title="<t>")
+
+
+def test_overridden_write_sees_rendered_and_finished_chunks() -> None:
+    app = web.Application(
+        [("/", CountedWrites)],
+        template_loader=template.DictLoader({"p.html": "{{ title }}!"}),
+    )
+    with serve(app) as c:
+        assert c.fetch("/").text == "&lt;t&gt;!"
+        assert CALLS == ["write:10"]
+        CALLS.clear()
+        assert c.fetch("/?finish=1").text == "raw bytes"
+        assert CALLS == ["write:9"]
+
+
 def test_browser_locale_follows_accept_language_q_values(tmp_path: Any) -> None:
     (tmp_path / "es_ES.csv").write_text('"Hello","Hola"\n')
     (tmp_path / "fr_FR.csv").write_text('"Hello","Bonjour"\n')

@@ -533,7 +533,10 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         if self._finished:
             raise RuntimeError("finish() called twice")
         if chunk is not None:
-            self.write(chunk)
+            if chunk.__class__ is bytes and type(self).write is _base_write:
+                self._write_buffer.append(chunk)  # write()'s bytes case
+            else:
+                self.write(chunk)
         if not self._headers_written:
             headers = self._headers
             # Canonical names can be looked up in the raw mapping directly.
@@ -1000,6 +1003,7 @@ def _new_handler(
 
 
 _base_prepare = RequestHandler.prepare
+_base_write = RequestHandler.write
 _base_set_header = RequestHandler.set_header
 
 
