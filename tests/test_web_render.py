@@ -279,6 +279,26 @@ def test_overridden_write_sees_rendered_and_finished_chunks() -> None:
         assert CALLS == ["write:9"]
 
 
+class Nobody(web.RequestHandler):
+    def get_current_user(self) -> Any:
+        CALLS.append("current_user")
+        return None
+
+    def get(self) -> None:
+        first = self.render_string("who.html")
+        assert self.current_user is None
+        self.current_user = "late"
+        second = self.render_string("who.html")
+        self.write(first + b"|" + second)
+
+
+def test_current_user_none_is_cached_and_assignable() -> None:
+    loader = template.DictLoader({"who.html": "{{ current_user }} {{ locale.code }}"})
+    with serve(web.Application([("/", Nobody)], template_loader=loader)) as c:
+        assert c.fetch("/").text == "None en_US|late en_US"
+        assert CALLS == ["current_user"]
+
+
 def test_browser_locale_follows_accept_language_q_values(tmp_path: Any) -> None:
     (tmp_path / "es_ES.csv").write_text('"Hello","Hola"\n')
     (tmp_path / "fr_FR.csv").write_text('"Hello","Bonjour"\n')

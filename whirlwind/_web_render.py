@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from whirlwind import escape, template
-from whirlwind import locale as _locale
+from whirlwind import locale as _locales
 from whirlwind.escape import to_unicode as _unicode
 from whirlwind.escape import utf8
 from whirlwind.util import ObjectDict
@@ -48,6 +48,14 @@ if TYPE_CHECKING:
     from whirlwind._web_handler import RequestHandler
 
 __all__ = ["UIModule", "TemplateModule"]
+
+
+class _NoUserYet:
+    """`current_user` before `get_current_user` was called (None is a user
+    value: "nobody")."""
+
+
+_NO_USER_YET: Any = _NoUserYet()
 
 
 def is_absolute(path: str) -> bool:
@@ -65,6 +73,9 @@ class _RenderMixin:
     # attribute (class default None): `self.__dict__` would make CPython
     # build the instance dict of every handler that renders.
     _active_modules: dict[str, UIModule] | None = None
+    # Cached `locale` and `current_user`, class defaults until first use.
+    _locale: _locales.Locale | None = None
+    _current_user: Any = _NO_USER_YET
 
     if TYPE_CHECKING:
         request: httputil.HTTPServerRequest
@@ -347,9 +358,9 @@ class _RenderMixin:
     # -- locale and identity ----------------------------------------------------
 
     @property
-    def locale(self) -> _locale.Locale:
+    def locale(self) -> _locales.Locale:
         """The user's locale: `get_user_locale`, else `get_browser_locale`."""
-        loc = self.__dict__.get("_locale")
+        loc = self._locale
         if loc is None:
             loc = self.get_user_locale()
             if loc is None:
@@ -358,14 +369,14 @@ class _RenderMixin:
         return loc
 
     @locale.setter
-    def locale(self, value: _locale.Locale) -> None:
+    def locale(self, value: _locales.Locale) -> None:
         self._locale = value
 
-    def get_user_locale(self) -> _locale.Locale | None:
+    def get_user_locale(self) -> _locales.Locale | None:
         """Override to pick the locale from the user (e.g. a profile setting)."""
         return None
 
-    def get_browser_locale(self, default: str = "en_US") -> _locale.Locale:
+    def get_browser_locale(self, default: str = "en_US") -> _locales.Locale:
         """The best supported locale from ``Accept-Language`` (q-values honoured)."""
         header = self.request.headers.get("Accept-Language")
         if header:
@@ -376,22 +387,22 @@ class _RenderMixin:
                     _ACCEPT_LANGUAGE.clear()  # headers come from clients
                 _ACCEPT_LANGUAGE[header] = codes
             if codes:
-                return _locale.get(*codes)
-        return _locale.get(default)
+                return _locales.get(*codes)
+        return _locales.get(default)
 
     @property
     def current_user(self) -> Any:
         """The authenticated user: `get_current_user` called once, then cached.
 
         May be assigned (e.g. in an async ``prepare``)."""
-        d = self.__dict__
-        if "_current_user" not in d:
-            d["_current_user"] = self.get_current_user()
-        return d["_current_user"]
+        user = self._current_user
+        if user is _NO_USER_YET:
+            user = self._current_user = self.get_current_user()
+        return user
 
     @current_user.setter
     def current_user(self, value: Any) -> None:
-        self.__dict__["_current_user"] = value
+        self._current_user = value
 
     def get_current_user(self) -> Any:
         """Override to find the user (e.g. from a signed cookie)."""
@@ -498,13 +509,13 @@ class UIModule:
         self.ui = handler.ui
 
     @property
-    def locale(self) -> _locale.Locale:
+    def locale(self) -> _locales.Locale:
         """The handler's locale, resolved when first asked for (may be set)."""
-        loc: _locale.Locale | None = self.__dict__.get("_locale")
+        loc: _locales.Locale | None = self.__dict__.get("_locale")
         return self.handler.locale if loc is None else loc
 
     @locale.setter
-    def locale(self, value: _locale.Locale) -> None:
+    def locale(self, value: _locales.Locale) -> None:
         self.__dict__["_locale"] = value
 
     @property
