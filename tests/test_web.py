@@ -1048,6 +1048,29 @@ def test_etags_are_sha1_of_each_body() -> None:
         assert again.status == 304
 
 
+def test_etags_of_large_bodies_follow_each_body() -> None:
+    import hashlib
+
+    def tag(body: bytes) -> str:
+        return f'"{hashlib.sha1(body).hexdigest()}"'
+
+    with serve(web.Application([("/e/(.*)", Echo)])) as c:
+        # Same length, different bodies, repeated and alternating; then more
+        # lengths than the per-length cache holds; then one over its size.
+        for text in ["a", "b", "a", "a", "c", "b"]:
+            r = c.fetch(f"/e/{text}?n=1000")
+            assert r.headers["Etag"] == tag(text.encode() * 1000)
+        for n in range(600, 700):
+            assert c.fetch(f"/e/z?n={n}").headers["Etag"] == tag(b"z" * n)
+        assert c.fetch("/e/a?n=1000").headers["Etag"] == tag(b"a" * 1000)
+        huge = c.fetch("/e/q?n=40000")
+        assert huge.headers["Etag"] == tag(b"q" * 40000)
+        again = c.fetch("/e/b?n=1000", headers={"If-None-Match": tag(b"b" * 1000)})
+        assert again.status == 304 and again.body == b""
+        other = c.fetch("/e/c?n=1000", headers={"If-None-Match": tag(b"b" * 1000)})
+        assert other.status == 200 and other.body == b"c" * 1000
+
+
 class Tmpl(web.RequestHandler):
     def get(self) -> None:
         self.render("t.html")

@@ -188,6 +188,117 @@ def test_template_loader_is_reset_per_request_without_compiled_cache() -> None:
         assert c.fetch("/?t=p.html").text == "v2"
 
 
+class CountingLoader(template.DictLoader):
+    """Overrides `load`: render_string must keep calling it."""
+
+    def load(self, name: str, parent_path: str | None = None) -> template.Template:
+        CALLS.append("load:" + name)
+        return super().load(name, parent_path)
+
+
+class AliasLoader(template.DictLoader):
+    """Overrides `resolve_path`: top-level names are aliases."""
+
+    def resolve_path(self, name: str, parent_path: str | None = None) -> str:
+        return {"alias.html": "p.html"}.get(name, name)
+
+
+def test_overridden_loader_lookups_are_honoured() -> None:
+    counting = CountingLoader({"p.html": "{{ title }}"})
+    with serve(web.Application([("/", Recording)], template_loader=counting)) as c:
+        assert _fetch(c, "p.html") == ("&lt;T&gt;", "load:p.html")
+        assert _fetch(c, "p.html") == ("&lt;T&gt;", "load:p.html")
+    alias = AliasLoader({"p.html": "real"})
+    with serve(web.Application([("/", Recording)], template_loader=alias)) as c:
+        assert c.fetch("/?t=p.html").text == "real"  # now cached as p.html
+        assert c.fetch("/?t=alias.html").text == "real"
+
+
+def test_loader_reset_and_namespace_changes_are_seen() -> None:
+    source = {"p.html": "{{ title }} {{ extra }}"}
+    loader = template.DictLoader(source, namespace={"extra": "e1"})
+    with serve(web.Application([("/", Recording)], template_loader=loader)) as c:
+        assert c.fetch("/?t=p.html").text == "&lt;T&gt; e1"
+        source["p.html"] = "v2 {{ extra }}"
+        loader.namespace["extra"] = "e2"
+        assert c.fetch("/?t=p.html").text == "&lt;T&gt; e2"  # still compiled v1
+        loader.reset()
+        assert c.fetch("/?t=p.html").text == "v2 e2"
+
+
+class Shouting(template.Template):
+    def generate(self, **kwargs: Any) -> bytes:
+        CALLS.append("generate:" + ",".join(sorted(kwargs)))
+        return super().generate(**kwargs).upper()
+
+
+class ShoutingLoader(template.DictLoader):
+    def _create_template(self, name: str) -> template.Template:
+        return Shouting(self.dict[name], name=name, loader=self)
+
+
+class Framed(web.RequestHandler):
+    def render_string(self, template_name: str, **kwargs: Any) -> bytes:
+        return b"[" + super().render_string(template_name, **kwargs) + b"]"
+
+    def get(self) -> None:
+        self.render("p.html", title="<t>")
+
+
+def test_overridden_render_string_and_generate_are_called() -> None:
+    app = web.Application(
+        [("/", Framed)], template_loader=ShoutingLoader({"p.html": "{{ title }}"})
+    )
+    with serve(app) as c:
+        assert c.fetch("/").text == "[&LT;T&GT;]"
+        assert CALLS == ["generate:title"]
+
+
+class CountedWrites(web.RequestHandler):
+    def write(self, chunk: Any) -> None:
+        CALLS.append(f"write:{len(chunk)}")
+        super().write(chunk)
+
+    def get(self) -> None:
+        if self.get_argument("finish", ""):
+            self.finish(b"raw bytes")
+        else:
+            self.render("p.html", title="<t>")
+
+
+def test_overridden_write_sees_rendered_and_finished_chunks() -> None:
+    app = web.Application(
+        [("/", CountedWrites)],
+        template_loader=template.DictLoader({"p.html": "{{ title }}!"}),
+    )
+    with serve(app) as c:
+        assert c.fetch("/").text == "&lt;t&gt;!"
+        assert CALLS == ["write:10"]
+        CALLS.clear()
+        assert c.fetch("/?finish=1").text == "raw bytes"
+        assert CALLS == ["write:9"]
+
+
+class Nobody(web.RequestHandler):
+    def get_current_user(self) -> Any:
+        CALLS.append("current_user")
+        return None
+
+    def get(self) -> None:
+        first = self.render_string("who.html")
+        assert self.current_user is None
+        self.current_user = "late"
+        second = self.render_string("who.html")
+        self.write(first + b"|" + second)
+
+
+def test_current_user_none_is_cached_and_assignable() -> None:
+    loader = template.DictLoader({"who.html": "{{ current_user }} {{ locale.code }}"})
+    with serve(web.Application([("/", Nobody)], template_loader=loader)) as c:
+        assert c.fetch("/").text == "None en_US|late en_US"
+        assert CALLS == ["current_user"]
+
+
 def test_browser_locale_follows_accept_language_q_values(tmp_path: Any) -> None:
     (tmp_path / "es_ES.csv").write_text('"Hello","Hola"\n')
     (tmp_path / "fr_FR.csv").write_text('"Hello","Bonjour"\n')

@@ -89,6 +89,13 @@ _sha1 = hashlib.sha1
 _etags: dict[bytes, str] = {}
 _ETAG_CACHE_BODY = 512
 _ETAG_CACHE_SIZE = 256
+# Larger bodies (a rendered page) keep the last body of each length and its
+# Etag: a repeated page costs one memcmp instead of a SHA-1 and a hexdigest,
+# a changing one a failed comparison (bodies of one length that differ
+# usually differ early). Bounded to _ETAG_SLOTS * _ETAG_SLOT_BODY bytes.
+_etag_slots: dict[int, tuple[bytes, str]] = {}
+_ETAG_SLOT_BODY = 32768
+_ETAG_SLOTS = 64
 
 
 class _ArgDefaultMarker:
@@ -526,7 +533,10 @@ class RequestHandler(_RenderMixin, _CookieMixin):
         if self._finished:
             raise RuntimeError("finish() called twice")
         if chunk is not None:
-            self.write(chunk)
+            if chunk.__class__ is bytes and type(self).write is _base_write:
+                self._write_buffer.append(chunk)  # write()'s bytes case
+            else:
+                self.write(chunk)
         if not self._headers_written:
             headers = self._headers
             # Canonical names can be looked up in the raw mapping directly.
@@ -552,6 +562,15 @@ class RequestHandler(_RenderMixin, _CookieMixin):
                             if len(_etags) >= _ETAG_CACHE_SIZE:
                                 _etags.clear()
                             _etags[body] = etag
+                    elif size <= _ETAG_SLOT_BODY:
+                        slot = _etag_slots.get(size)
+                        if slot is not None and slot[0] == body:
+                            etag = slot[1]
+                        else:
+                            etag = f'"{_sha1(body).hexdigest()}"'
+                            if slot is None and len(_etag_slots) >= _ETAG_SLOTS:
+                                _etag_slots.clear()
+                            _etag_slots[size] = (body, etag)
                     else:
                         etag = f'"{_sha1(body).hexdigest()}"'
                     names["Etag"] = etag
@@ -630,7 +649,7 @@ class RequestHandler(_RenderMixin, _CookieMixin):
 
     def _break_cycles(self) -> None:
         # The ui namespace refers back to the handler; drop it when done.
-        self.__dict__["_ui"] = None
+        self._ui = None
 
     def _clear_representation_headers(self) -> None:
         for name in ("Content-Encoding", "Content-Language", "Content-Type"):
@@ -984,6 +1003,7 @@ def _new_handler(
 
 
 _base_prepare = RequestHandler.prepare
+_base_write = RequestHandler.write
 _base_set_header = RequestHandler.set_header
 
 

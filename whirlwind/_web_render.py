@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from whirlwind import escape, template
-from whirlwind import locale as _locale
+from whirlwind import locale as _locales
 from whirlwind.escape import to_unicode as _unicode
 from whirlwind.escape import utf8
 from whirlwind.util import ObjectDict
@@ -48,6 +48,14 @@ if TYPE_CHECKING:
     from whirlwind._web_handler import RequestHandler
 
 __all__ = ["UIModule", "TemplateModule"]
+
+
+class _NoUserYet:
+    """`current_user` before `get_current_user` was called (None is a user
+    value: "nobody")."""
+
+
+_NO_USER_YET: Any = _NoUserYet()
 
 
 def is_absolute(path: str) -> bool:
@@ -61,11 +69,19 @@ class _RenderMixin:
     # Process-wide: one loader per template directory (see module docstring).
     _template_loaders: dict[str, template.BaseLoader] = {}
     _template_loader_lock = threading.Lock()
+    # The UI modules a rendering used, by name; set on first use. Read as an
+    # attribute (class default None): `self.__dict__` would make CPython
+    # build the instance dict of every handler that renders.
+    _active_modules: dict[str, UIModule] | None = None
+    # Cached `locale` and `current_user`, class defaults until first use.
+    _locale: _locales.Locale | None = None
+    _current_user: Any = _NO_USER_YET
 
     if TYPE_CHECKING:
         request: httputil.HTTPServerRequest
         application: Any
         _finished: bool
+        _ui: ObjectDict | None
 
         @property
         def settings(self) -> dict[str, Any]: ...
@@ -80,7 +96,7 @@ class _RenderMixin:
     @property
     def ui(self) -> ObjectDict:
         """UI methods and modules for templates, built on first use."""
-        ui = self.__dict__.get("_ui")
+        ui: ObjectDict | None = self._ui
         if ui is None:
             app = self.application
             ui = ObjectDict(
@@ -89,19 +105,18 @@ class _RenderMixin:
             ui["_tt_modules"] = ui["modules"] = _UIModuleNamespace(
                 cast("RequestHandler", self), app.ui_modules
             )
-            self.__dict__["_ui"] = ui
+            self._ui = ui
         return ui
 
     @ui.setter
     def ui(self, value: ObjectDict | None) -> None:
-        self.__dict__["_ui"] = value
+        self._ui = value
 
     def _ui_module(self, name: str, module: type[UIModule]) -> Callable[..., str]:
         def render(*args: Any, **kwargs: Any) -> str:
-            active: dict[str, UIModule] | None = self.__dict__.get("_active_modules")
+            active = self._active_modules
             if active is None:
-                active = {}
-                self.__dict__["_active_modules"] = active
+                active = self._active_modules = {}
             if name not in active:
                 active[name] = module(self)  # type: ignore[arg-type]
             return _unicode(active[name].render(*args, **kwargs))
@@ -121,8 +136,11 @@ class _RenderMixin:
         """
         if self._finished:
             raise RuntimeError("Cannot render() after finish()")
-        html = self.render_string(template_name, **kwargs)
-        modules = self.__dict__.get("_active_modules")
+        if type(self).render_string is _DEFAULT_RENDER_STRING:
+            html = self._render_string(template_name, kwargs)  # no ** repacking
+        else:
+            html = self.render_string(template_name, **kwargs)
+        modules = self._active_modules
         if not modules:
             return self.finish(html)  # no UI module asked for page resources
         js_embed: list[bytes] = []
@@ -217,6 +235,10 @@ class _RenderMixin:
         Templates are looked up in `get_template_path`, or else next to the
         file of the code that called this method.
         """
+        return self._render_string(template_name, kwargs)
+
+    def _render_string(self, template_name: str, kwargs: dict[str, Any]) -> bytes:
+        """`render_string` with its keywords as a dict (not modified)."""
         # Fast paths, taken only where no override could tell the difference
         # (see "Rendering" in the module docstring).
         cls = type(self)
@@ -229,7 +251,11 @@ class _RenderMixin:
             loader: template.BaseLoader = settings["template_loader"]
         else:
             loader = self._template_loader()
-        tmpl = loader.load(template_name)
+        # A compiled template is read from the loader's cache directly when
+        # that is all `load` would do (`BaseLoader._lookup_by_name`).
+        tmpl = loader.templates.get(template_name) if loader._lookup_by_name else None
+        if tmpl is None:
+            tmpl = loader.load(template_name)
         names: frozenset[str] | None = (
             getattr(tmpl, "_global_names", None)
             if cls.get_template_namespace is _DEFAULT_NAMESPACE
@@ -238,14 +264,17 @@ class _RenderMixin:
         if names is None:
             namespace = self.get_template_namespace()
             namespace.update(kwargs)
-            return tmpl.generate(**namespace)
-        app = self.application
-        if names.isdisjoint(_NAMESPACE_KEYS) and (
-            not app.ui_methods or names.isdisjoint(app.ui_methods)
-        ):
-            return tmpl.generate(**kwargs)  # the common page: no handler names
-        namespace = self._namespace_for(names, kwargs)
-        namespace.update(kwargs)
+        else:
+            app = self.application
+            if names.isdisjoint(_NAMESPACE_KEYS) and (
+                not app.ui_methods or names.isdisjoint(app.ui_methods)
+            ):
+                namespace = kwargs  # the common page: no handler names
+            else:
+                namespace = self._namespace_for(names, kwargs)
+                namespace.update(kwargs)
+        if tmpl.__class__ is template.Template:
+            return tmpl._generate(namespace)  # generate() minus ** repacking
         return tmpl.generate(**namespace)
 
     def _template_loader(self) -> template.BaseLoader:
@@ -329,9 +358,9 @@ class _RenderMixin:
     # -- locale and identity ----------------------------------------------------
 
     @property
-    def locale(self) -> _locale.Locale:
+    def locale(self) -> _locales.Locale:
         """The user's locale: `get_user_locale`, else `get_browser_locale`."""
-        loc = self.__dict__.get("_locale")
+        loc = self._locale
         if loc is None:
             loc = self.get_user_locale()
             if loc is None:
@@ -340,14 +369,14 @@ class _RenderMixin:
         return loc
 
     @locale.setter
-    def locale(self, value: _locale.Locale) -> None:
+    def locale(self, value: _locales.Locale) -> None:
         self._locale = value
 
-    def get_user_locale(self) -> _locale.Locale | None:
+    def get_user_locale(self) -> _locales.Locale | None:
         """Override to pick the locale from the user (e.g. a profile setting)."""
         return None
 
-    def get_browser_locale(self, default: str = "en_US") -> _locale.Locale:
+    def get_browser_locale(self, default: str = "en_US") -> _locales.Locale:
         """The best supported locale from ``Accept-Language`` (q-values honoured)."""
         header = self.request.headers.get("Accept-Language")
         if header:
@@ -358,22 +387,22 @@ class _RenderMixin:
                     _ACCEPT_LANGUAGE.clear()  # headers come from clients
                 _ACCEPT_LANGUAGE[header] = codes
             if codes:
-                return _locale.get(*codes)
-        return _locale.get(default)
+                return _locales.get(*codes)
+        return _locales.get(default)
 
     @property
     def current_user(self) -> Any:
         """The authenticated user: `get_current_user` called once, then cached.
 
         May be assigned (e.g. in an async ``prepare``)."""
-        d = self.__dict__
-        if "_current_user" not in d:
-            d["_current_user"] = self.get_current_user()
-        return d["_current_user"]
+        user = self._current_user
+        if user is _NO_USER_YET:
+            user = self._current_user = self.get_current_user()
+        return user
 
     @current_user.setter
     def current_user(self, value: Any) -> None:
-        self.__dict__["_current_user"] = value
+        self._current_user = value
 
     def get_current_user(self) -> Any:
         """Override to find the user (e.g. from a signed cookie)."""
@@ -407,6 +436,7 @@ class _RenderMixin:
 
 _DEFAULT_CREATE_LOADER = _RenderMixin.create_template_loader
 _DEFAULT_NAMESPACE = _RenderMixin.get_template_namespace
+_DEFAULT_RENDER_STRING = _RenderMixin.render_string
 
 # How `get_template_namespace` computes each of its handler entries.
 _NAMESPACE_GETTERS: dict[str, Callable[[_RenderMixin], Any]] = {
@@ -479,13 +509,13 @@ class UIModule:
         self.ui = handler.ui
 
     @property
-    def locale(self) -> _locale.Locale:
+    def locale(self) -> _locales.Locale:
         """The handler's locale, resolved when first asked for (may be set)."""
-        loc: _locale.Locale | None = self.__dict__.get("_locale")
+        loc: _locales.Locale | None = self.__dict__.get("_locale")
         return self.handler.locale if loc is None else loc
 
     @locale.setter
-    def locale(self, value: _locale.Locale) -> None:
+    def locale(self, value: _locales.Locale) -> None:
         self.__dict__["_locale"] = value
 
     @property

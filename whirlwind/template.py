@@ -34,6 +34,7 @@ import os
 import posixpath
 import threading
 import types
+from collections.abc import Callable
 from typing import Any
 
 from whirlwind import escape
@@ -87,6 +88,13 @@ __all__ = [
 #    cached code object with that dict as globals, and calls it.
 # 5. Errors at run time: generate() rewrites the traceback so that after
 #    each frame of generated code comes a frame at the template's own line.
+
+
+# Filled in after `Loader` and `DictLoader` (see `BaseLoader._lookup_by_name`).
+_NAME_KEEPING: tuple[Callable[..., str], ...] = ()
+
+
+_FunctionType = types.FunctionType
 
 
 class _Unset:
@@ -184,11 +192,18 @@ class Template:
 
     def generate(self, **kwargs: Any) -> bytes:
         """Render the template with ``kwargs`` added to its namespace."""
-        namespace = self._defaults.copy()
-        if self.namespace:
-            namespace.update(self.namespace)
-        namespace.update(kwargs)
-        execute = types.FunctionType(self._execute_code, namespace)
+        return self._generate(kwargs)
+
+    def _generate(self, kwargs: dict[str, Any]) -> bytes:
+        """`generate` with its keywords as a dict (read, not modified)."""
+        # The loader's namespace is read at every call: it may be changed.
+        loader_namespace = self.namespace
+        namespace = (
+            {**self._defaults, **loader_namespace, **kwargs}
+            if loader_namespace
+            else {**self._defaults, **kwargs}
+        )
+        execute = _FunctionType(self._execute_code, namespace)
         try:
             return execute()  # type: ignore[no-any-return]
         except Exception as exc:
@@ -286,6 +301,18 @@ class BaseLoader:
         # Reentrant: compiling a template loads the templates it includes.
         self.lock = threading.RLock()
 
+    # Whether ``load(name)`` without a parent is a plain read of
+    # ``templates[name]`` once cached: the base `load` with a `resolve_path`
+    # that keeps top-level names. `RequestHandler.render_string` then reads
+    # the cache itself. Recomputed for every subclass, which may override.
+    _lookup_by_name = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._lookup_by_name = (
+            cls.load is BaseLoader.load and cls.resolve_path in _NAME_KEEPING
+        )
+
     def reset(self) -> None:
         """Forget every compiled template."""
         with self.lock:
@@ -367,3 +394,8 @@ class DictLoader(BaseLoader):
 
     def _create_template(self, name: str) -> Template:
         return Template(self.dict[name], name=name, loader=self)
+
+
+# The `resolve_path` methods that return a name without parent unchanged.
+_NAME_KEEPING = (Loader.resolve_path, DictLoader.resolve_path)
+Loader._lookup_by_name = DictLoader._lookup_by_name = True
