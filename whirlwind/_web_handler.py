@@ -1,9 +1,10 @@
-"""`RequestHandler`'s core: input, output, flush/finish, errors and execution.
+"""`RequestHandler`'s core: output, flush/finish, errors and execution.
 
 Contents:
 
-* `RequestHandler` (with the cookie and render mixins of ``_web_cookies`` and
-  ``_web_render``), `HTTPError`, `Finish`, `MissingArgumentError`.
+* `RequestHandler` (with the argument, cookie and render mixins of
+  ``_web_arguments``, ``_web_cookies`` and ``_web_render``), `HTTPError`,
+  `Finish`, `MissingArgumentError`.
 
 Theory of operation: executing a request
 ----------------------------------------
@@ -55,10 +56,11 @@ from typing import Any
 
 import whirlwind
 from whirlwind import httputil, iostream
+from whirlwind._web_arguments import _CONTROL_CHARS, _ArgumentsMixin
 from whirlwind._web_cookies import _CookieMixin
 from whirlwind._web_errors import Finish, HTTPError, MissingArgumentError
 from whirlwind._web_render import _RenderMixin
-from whirlwind.escape import json_encode, to_unicode, utf8, xhtml_escape
+from whirlwind.escape import json_encode, utf8, xhtml_escape
 from whirlwind.log import app_log, gen_log
 
 __all__ = ["RequestHandler", "HTTPError", "Finish", "MissingArgumentError"]
@@ -71,7 +73,6 @@ _JSON = "application/json; charset=UTF-8"
 _VALID_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
 # RFC 9112 reason-phrase: HTAB / SP / VCHAR / obs-text.
 _VALID_REASON = re.compile(r"[\t \x21-\x7e\x80-\xff]*")
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
 # Methods that never change state: no XSRF/cross-origin checks.
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -97,12 +98,6 @@ _etag_slots: dict[int, tuple[bytes, str]] = {}
 _ETAG_SLOT_BODY = 32768
 _ETAG_SLOTS = 64
 
-
-class _ArgDefaultMarker:
-    pass
-
-
-_ARG_DEFAULT = _ArgDefaultMarker()
 
 # -- cached per-response values -------------------------------------------------
 
@@ -159,7 +154,7 @@ def _format_header_date(value: datetime.datetime) -> str:
 _HeaderTypes = str | bytes | int | datetime.datetime
 
 
-class RequestHandler(_RenderMixin, _CookieMixin):
+class RequestHandler(_ArgumentsMixin, _RenderMixin, _CookieMixin):
     """Base class for HTTP request handlers.
 
     Subclasses implement ``get``/``post``/... (plain or ``async def``); path
@@ -350,77 +345,6 @@ class RequestHandler(_RenderMixin, _CookieMixin):
             # CR/LF would let a value start new headers (response splitting).
             raise ValueError(f"Unsafe header value {text!r}")
         return text
-
-    # -- input ---------------------------------------------------------------------
-
-    def get_argument(
-        self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True
-    ) -> Any:
-        """The last value of query or body argument ``name``, decoded to str.
-
-        Without a default, a missing argument raises `MissingArgumentError` (400).
-        """
-        return self._get_argument(name, default, self.request.arguments, strip)
-
-    def get_arguments(self, name: str, strip: bool = True) -> list[str]:
-        """Every value of query and body argument ``name`` (possibly empty)."""
-        return self._get_arguments(name, self.request.arguments, strip)
-
-    def get_body_argument(
-        self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True
-    ) -> Any:
-        """Like `get_argument`, looking only at the request body."""
-        return self._get_argument(name, default, self.request.body_arguments, strip)
-
-    def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
-        """Like `get_arguments`, looking only at the request body."""
-        return self._get_arguments(name, self.request.body_arguments, strip)
-
-    def get_query_argument(
-        self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True
-    ) -> Any:
-        """Like `get_argument`, looking only at the query string."""
-        return self._get_argument(name, default, self.request.query_arguments, strip)
-
-    def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
-        """Like `get_arguments`, looking only at the query string."""
-        return self._get_arguments(name, self.request.query_arguments, strip)
-
-    def _get_argument(
-        self, name: str, default: Any, source: dict[str, list[bytes]], strip: bool
-    ) -> Any:
-        values = self._get_arguments(name, source, strip)
-        if not values:
-            if default is _ARG_DEFAULT:
-                raise MissingArgumentError(name)
-            return default
-        return values[-1]
-
-    def _get_arguments(
-        self, name: str, source: dict[str, list[bytes]], strip: bool = True
-    ) -> list[str]:
-        out = []
-        for raw in source.get(name, ()):
-            value = self.decode_argument(raw, name=name)
-            if isinstance(value, str):
-                # Control characters in form input only ever cause trouble.
-                value = _CONTROL_CHARS.sub(" ", value)
-            if strip:
-                value = value.strip()
-            out.append(value)
-        return out
-
-    def decode_argument(self, value: bytes, name: str | None = None) -> str:
-        """Decodes an argument (or path group) from bytes; UTF-8 by default.
-
-        Invalid UTF-8 is a 400. Override for other encodings.
-        """
-        try:
-            return to_unicode(value)
-        except UnicodeDecodeError:
-            raise HTTPError(
-                400, "Invalid unicode in {}: {!r}".format(name or "url", value[:40])
-            ) from None
 
     # -- output ----------------------------------------------------------------------
 
