@@ -119,6 +119,28 @@ def _http_date() -> str:
 _start_lines: dict[tuple[int, str], httputil.ResponseStartLine] = {}
 
 
+def _default_headers() -> httputil.HTTPHeaders:
+    """A response's headers before the handler sets any: Server, Content-Type, Date."""
+    if _PRENORMALIZED_HEADERS:
+        # The names are already in canonical case: fill the mapping directly
+        # instead of normalising three constant names per request.
+        headers = _new_headers(httputil.HTTPHeaders)
+        now = int(_time())
+        date = _date_cache
+        headers._d = {
+            "Server": _SERVER,
+            "Content-Type": _HTML,
+            "Date": date[1] if date[0] == now else _http_date(),
+        }
+        headers._joined = {}
+        return headers
+    headers = httputil.HTTPHeaders()
+    headers["Server"] = _SERVER
+    headers["Content-Type"] = _HTML
+    headers["Date"] = _http_date()
+    return headers
+
+
 def _start_line(code: int, reason: str) -> httputil.ResponseStartLine:
     """A shared `ResponseStartLine` per (code, reason), so the HTTP layer can
     keep its encoded form; bounded because reasons may be custom."""
@@ -273,24 +295,7 @@ class RequestHandler(_ArgumentsMixin, _RenderMixin, _CookieMixin):
 
     def clear(self) -> None:
         """Resets headers, status and the output buffer to their defaults."""
-        if _PRENORMALIZED_HEADERS:
-            # Names below are already in canonical case: fill the mapping
-            # directly instead of normalising three constant names per request.
-            headers = _new_headers(httputil.HTTPHeaders)
-            now = int(_time())
-            date = _date_cache
-            headers._d = {
-                "Server": _SERVER,
-                "Content-Type": _HTML,
-                "Date": date[1] if date[0] == now else _http_date(),
-            }
-            headers._joined = {}
-        else:
-            headers = httputil.HTTPHeaders()
-            headers["Server"] = _SERVER
-            headers["Content-Type"] = _HTML
-            headers["Date"] = _http_date()
-        self._headers = headers
+        self._headers = _default_headers()
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
@@ -908,16 +913,7 @@ def _new_handler(
     self: RequestHandler = _new_handler_object(cls)
     self.application = application
     self.request = request
-    headers = _new_headers(httputil.HTTPHeaders)
-    now = int(_time())
-    date = _date_cache
-    headers._d = {
-        "Server": _SERVER,
-        "Content-Type": _HTML,
-        "Date": date[1] if date[0] == now else _http_date(),
-    }
-    headers._joined = {}
-    self._headers = headers
+    self._headers = _default_headers()
     self._write_buffer = []
     if cls.set_default_headers is not _base_set_default_headers:
         self.set_default_headers()
