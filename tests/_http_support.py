@@ -173,3 +173,14 @@ def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return cond()
+
+
+def run_async(coro: Any) -> Any:
+    """Run ``coro`` to completion on a fresh whirlwind loop, then close it."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

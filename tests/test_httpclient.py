@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests._http_support import serve
+from tests._http_support import run_async, serve
 from whirlwind.httpclient import (
     AsyncHTTPClient,
     HTTPClient,
@@ -120,14 +120,7 @@ def pyserver() -> Iterator[str]:
     srv.server_close()
 
 
-def run(coro: Any) -> Any:
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+run = run_async
 
 
 async def _fetch(

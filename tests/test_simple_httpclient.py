@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tests._http_support import ServerThread, serve
+from tests._http_support import ServerThread, run_async, serve
 from whirlwind.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from whirlwind.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
-from whirlwind.loop import new_event_loop
 
 
 def _pattern(n: int) -> bytes:
@@ -50,14 +48,7 @@ def server() -> Iterator[ServerThread]:
         yield st
 
 
-def _run(coro: Any) -> Any:
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+_run = run_async
 
 
 async def _ports(client: AsyncHTTPClient, url: str, n: int) -> set[int]:

@@ -50,8 +50,8 @@ _HTML_SPECIALS = (
 
 
 def _py_escape_str(text: str) -> str:
-    # Pure-Python `_escape_str`. Most values rendered into pages contain none of the specials, and five
-    # substring tests are cheaper than five `replace` calls (or a regex), so
+    # Pure-Python `_escape_str`. Most values rendered into pages contain
+    # none of the specials, and five substring tests are cheaper than five `replace` calls (or a regex), so
     # test first. `&` must be replaced first so we don't re-escape entities.
     if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
         return (
@@ -82,15 +82,7 @@ def _py_escape_any(value: Any, _str: type[str] = str) -> str:
         text = value.decode("utf-8") if isinstance(value, bytes) else value
     else:
         text = _str(value)
-    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
-        return (
-            text.replace("&", "&amp;")
-            .replace("<", "&lt;")
-            .replace(">", "&gt;")
-            .replace('"', "&quot;")
-            .replace("'", "&#x27;")
-        )
-    return text
+    return _py_escape_str(text)
 
 
 # The escape every `{{ }}` of a template runs: compiled when the extension
