@@ -10,7 +10,11 @@ import traceback
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from whirlwind import _core
+from whirlwind._template_code import _PyTemplateWriter
 from whirlwind.escape import to_unicode, utf8
 from whirlwind.template import (
     BaseLoader,
@@ -391,6 +395,36 @@ OUTPUT_CASES: list[
         b"\t\t\nasdf     ",
     ),
     (
+        "run-escapes-utf8",
+        {"t.txt": "<td>{{ a }}</td><td>{{ b }}</td>"},
+        {},
+        {"a": "\u00e9<\u4e2d>\U0001f600&", "b": "\udcff'"},
+        "<td>\u00e9&lt;\u4e2d&gt;\U0001f600&amp;</td><td>".encode()
+        + b"\xff&#x27;</td>",
+    ),
+    (
+        "run-over-lines",
+        {"t.txt": "{{ a }}|{{ b }}\n{{ a }}\u00e9\n"},
+        {},
+        {"a": 1, "b": "<"},
+        "1|&lt;\n1\u00e9\n".encode(),
+    ),
+    ("text-surrogateescaped", {"t.txt": "a\udcffb{{ 1 }}"}, {}, {}, b"a\xffb1"),
+    (
+        "try-keeps-text-before-error",
+        {"t.txt": "{% try %}a{{ v }}{{ 1/0 }}b{% except %}c{% end %}"},
+        {},
+        {"v": "<"},
+        b"a&lt;c",
+    ),
+    (
+        "values-evaluated-in-order",
+        {"t.txt": "{% set log = [] %}{{ log.append(1) }}{{ log.append(2) }}{{ log }}"},
+        {},
+        {},
+        b"NoneNone[1, 2]",
+    ),
+    (
         "tags-span-lines",
         {
             "t.txt": "{% for i in items\n  %}{% if i > 0 %}, {% end %}{#\n  #}{{i\n  }}{% end\n%}"
@@ -566,6 +600,20 @@ RUNTIME_ERRORS: list[
         ZeroDivisionError,
         [("sub.html", 4)],
         "# sub.html:4 (via base.html:1)",
+    ),
+    (
+        {"a.html": "<td>{{ 1 }}</td>\n<td>{{ 2 }}</td><td>{{ 1/0 }}</td>"},
+        "a.html",
+        ZeroDivisionError,
+        [("a.html", 2)],
+        "# a.html:2",
+    ),
+    (
+        {"a.html": "x\n<b>{{ type('B', (), {'__str__': lambda s: 1/0})() }}</b>"},
+        "a.html",
+        ZeroDivisionError,
+        [("a.html", 2), ("a.html", 2)],
+        "# a.html:2",
     ),
     (
         {"a.html": "{% apply f %}\n{{ [][1] }}{% end %}"},
@@ -748,13 +796,29 @@ def test_filter_whitespace(mode: str, text: str, expected: str) -> None:
 
 
 def test_generated_code_is_lean() -> None:
-    # The benchmark's shape: one append per piece, a local escape function,
-    # no per-value bytes round trips.
-    template = Template("{% for r in rows %}<td>{{ r }}</td>{% end %}")
+    # The benchmark's shape: a row of text and values is one emit call that
+    # escapes in C; no per-value escape calls, no bytes round trips.
+    template = Template(
+        "{% for r in rows %}<td>{{ r }}</td><td>{{ r }}</td>\n{% end %}"
+    )
     body = [line.split("  #")[0].strip() for line in template.code.splitlines()]
-    assert "_tt_append(_tt_xesc(r))" in body
-    assert not any("_tt_utf8" in line for line in body)
-    assert template.generate(rows=[1, "<"]) == b"<td>1</td><td>&lt;</td>"
+    assert "_tt_emit((b'<td>', b'</td><td>', b'</td>\\n'), r, r)" in body
+    assert not any("_tt_utf8" in line or "_tt_xesc" in line for line in body)
+    assert template.generate(rows=[1, "<"]) == (
+        b"<td>1</td><td>1</td>\n<td>&lt;</td><td>&lt;</td>\n"
+    )
+
+
+def test_custom_xhtml_escape_reaches_every_value() -> None:
+    # A namespace (or loader namespace) that replaces xhtml_escape is used
+    # for values inside fused runs too, and the default comes back after.
+    template = Template("<i>{{ a }}</i>{{ b }}!")
+    assert template.generate(a="x<", b=2, xhtml_escape=_shout) == b"<i>X<</i>2!"
+    assert template.generate(a="x<", b=2) == b"<i>x&lt;</i>2!"
+    loader = DictLoader(
+        {"t.html": "<i>{{ a }}</i>"}, namespace={"xhtml_escape": _py_repr}
+    )
+    assert loader.load("t.html").generate(a="<") == b"<i>'<'</i>"
 
 
 def test_template_errors_leave_no_reference_cycles() -> None:
@@ -796,3 +860,75 @@ def test_escape_assigned_inside_apply_is_honoured() -> None:
     )
     out = template.generate(v="<x>", shout=_shout, f=lambda b: b)
     assert out == b"&lt;x&gt;<X>&lt;x&gt;"
+
+
+# The compiled output buffer (whirlwind._core.TemplateWriter) against its
+# Python reference: the same bytes for any sequence of appends and emits.
+
+_WRITER_TEXT = st.text(
+    st.one_of(
+        st.sampled_from("&<>\"'"), st.characters(), st.characters(max_codepoint=255)
+    )
+)
+_WRITER_VALUE = st.one_of(
+    _WRITER_TEXT,
+    _WRITER_TEXT.map(_Safe),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.text().map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.lists(st.integers(max_value=3), max_size=2),
+)
+_WRITER_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), _WRITER_TEXT),
+        st.tuples(
+            st.just("emit"),
+            st.tuples(
+                st.lists(st.binary(max_size=8), min_size=1, max_size=4),
+                st.lists(_WRITER_VALUE, max_size=3),
+            ),
+        ),
+    ),
+    max_size=12,
+)
+
+
+def _write(writer: Any, ops: list[Any]) -> bytes | str:
+    try:
+        for op, arg in ops:
+            if op == "append":
+                writer.append(arg)
+            else:
+                parts, values = arg  # as many values as parts allow
+                writer.emit(tuple(parts), *values[: len(parts) - 1])
+        return writer.getvalue()
+    except (UnicodeError, ValueError) as exc:
+        return type(exc).__name__
+
+
+@settings(deadline=None, max_examples=300)
+@given(_WRITER_OPS, st.booleans())
+def test_compiled_writer_matches_python(ops: list[Any], custom: bool) -> None:
+    escape_value = (lambda value: f"[{value!r}]") if custom else None
+    compiled = _write(_core.TemplateWriter(escape_value), ops)
+    reference = _write(_PyTemplateWriter(escape_value), ops)
+    assert compiled == reference
+
+
+def test_writer_refuses_what_it_cannot_write() -> None:
+    for writer_type in (_core.TemplateWriter, _PyTemplateWriter):
+        writer = writer_type()
+        with pytest.raises(TypeError):
+            writer.append(b"bytes")
+        with pytest.raises(ValueError, match="one more part"):
+            writer.emit((b"a",), 1)
+        with pytest.raises(TypeError, match="bytes"):
+            writer.emit(("a", "b"), 1)
+        with pytest.raises(TypeError, match="must give str"):
+            writer_type(lambda value: b"x").emit((b"", b""), 1)
+        assert writer_type().getvalue() == b""
+        with pytest.raises(UnicodeEncodeError):  # at once, or at the end
+            writer.append("\ud800")
+            writer.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, final
 
 READ: int
 WRITE: int
@@ -279,3 +279,15 @@ def escape_html(value: object) -> str:
     """``& < > " '`` as entities; exact int/float -> str(value); bytes as
     UTF-8; anything else via str(). A str with nothing to escape comes back
     as the same object."""
+
+@final
+class TemplateWriter:
+    """Output of one template rendering, kept as UTF-8 bytes."""
+
+    def __init__(self, custom: Callable[[object], str] | None = None) -> None: ...
+    def append(self, text: str, /) -> None:
+        """Write ``text`` as it is."""
+    def emit(self, parts: tuple[bytes, ...], /, *values: object) -> None:
+        """parts[0], escape_html(values[0]) (or custom(value)), parts[1], ...,
+        parts[-1]; one more part than values."""
+    def getvalue(self) -> bytes: ...

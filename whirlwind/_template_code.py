@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 # Theory of operation
 # -------------------
 # Code generation. `_Writer` collects the lines of one function,
-# `_tt_execute`, that appends `str` pieces to a list and returns them joined
-# and UTF-8 encoded. Hot names (`_tt_append`, the escape function) are
-# locals; escaping with the default `xhtml_escape` goes through a fused
-# function that skips the bytes round trips Tornado's generated code makes.
+# `_tt_execute`, that writes into a `TemplateWriter` (`_tt_buffer`; compiled,
+# it keeps the output as UTF-8 bytes) and returns its bytes. A run of text
+# and `{{ }}` values becomes one `_tt_emit(parts, *values)` call, which
+# escapes each value as it copies it (see `_template_parse._Body`); other
+# output goes through `_tt_append(str)`. Hot names are locals. Escaping
+# with the default `xhtml_escape` skips the bytes round trips Tornado's
+# generated code makes.
 # Every generated line remembers the template, line and include chain it
 # came from (`_Origin`), and carries them as a trailing
 # "# file:line (via ...)" comment.
@@ -95,8 +98,47 @@ def _escaper(func: Callable[[Any], Any]) -> Callable[[Any], str]:
     return lambda value: _escape_with(func, value)
 
 
-def _finish(pieces: list[str]) -> bytes:
-    return "".join(pieces).encode("utf-8", "surrogateescape")
+class _PyTemplateWriter:
+    """The output of one rendering: the Python reference of (and stand-in
+    for) the compiled `whirlwind._core.TemplateWriter`."""
+
+    __slots__ = ("_pieces", "_custom")
+
+    def __init__(self, custom: Callable[[Any], str] | None = None) -> None:
+        self._pieces: list[str] = []
+        self._custom = custom
+
+    def append(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"append() needs str, not {type(text).__name__}")
+        self._pieces.append(text)
+
+    def emit(self, parts: tuple[bytes, ...], *values: Any) -> None:
+        if len(parts) != len(values) + 1:
+            raise ValueError("emit() needs one more part than values")
+        pieces = self._pieces
+        escape_value = self._custom or _escape_any
+        for i, part in enumerate(parts):
+            if type(part) is not bytes:
+                raise TypeError("emit() parts must be bytes")
+            pieces.append(part.decode("utf-8", "surrogateescape"))
+            if i < len(values):
+                text = escape_value(values[i])
+                if not isinstance(text, str):
+                    raise TypeError("a template's escape function must give str")
+                pieces.append(text)
+
+    def getvalue(self) -> bytes:
+        return "".join(self._pieces).encode("utf-8", "surrogateescape")
+
+
+_TemplateWriter: type[Any]
+try:
+    from whirlwind._core import TemplateWriter as _CTemplateWriter
+except ImportError:  # a source tree without the extension
+    _TemplateWriter = _PyTemplateWriter
+else:
+    _TemplateWriter = _CTemplateWriter
 
 
 class _SourceLoader:
@@ -264,6 +306,8 @@ class _Writer:
         self.current_template = template
         self.fast = fast
         self.apply_count = 0
+        # Inside how many `{% try %}` blocks the code being written is.
+        self.try_depth = 0
         self.indent = 0
         self.lines: list[str] = []
         self.origins: list[_Origin] = []
@@ -301,6 +345,23 @@ class _Writer:
             self.origins.append(origin)
         self.lines.append(prefix + physical[-1] + origin.comment())
         self.origins.append(origin)
+
+    def open_buffer(self, line: int) -> None:
+        """Start a function's output: `_tt_buffer` and its bound methods.
+
+        In fast mode values are escaped by the writer itself, with the
+        compiled escape unless the namespace replaces `xhtml_escape`.
+        """
+        if self.fast:
+            self.write(
+                "_tt_buffer = _tt_writer(None if xhtml_escape is _tt_default_escape"
+                " else _tt_escaper(xhtml_escape))",
+                line,
+            )
+            self.write("_tt_emit = _tt_buffer.emit", line)
+        else:
+            self.write("_tt_buffer = _tt_writer()", line)
+        self.write("_tt_append = _tt_buffer.append", line)
 
     def clause(self, body: _Body, line: int) -> None:
         """Write one clause of a control block, or `pass` if it is empty."""

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # text is read. Errors raise ParseError(message, file, line).
 #
 # Each node's `generate(writer)` emits its Python lines; `_Body` joins
-# adjacent text into one `_tt_append(...)`. Includes and named blocks are
+# adjacent text and `{{ }}` values into one `_tt_emit(...)` (`_Run`). Includes and named blocks are
 # resolved through the loader at code-generation time, so an include
 # shares the includer's namespace and locals (as in Tornado).
 
@@ -110,20 +110,79 @@ class _Body(_Node):
         return tuple(self.nodes)
 
     def generate(self, writer: _Writer) -> None:
-        pending: list[str] = []  # adjacent text is written as one piece
-        pending_line = 0
+        run = _Run()
         for node in self.nodes:
             if isinstance(node, _Text):
-                if node.value:
-                    pending.append(node.value)
-                    pending_line = node.line
+                if node.value and not run.add_text(node.value, node.line):
+                    run.flush(writer)  # text UTF-8 can't hold: as str
+                    writer.write(f"_tt_append({node.value!r})", node.line)
                 continue
-            if pending:
-                writer.write(f"_tt_append({''.join(pending)!r})", pending_line)
-                pending = []
-            node.generate(writer)
-        if pending:
-            writer.write(f"_tt_append({''.join(pending)!r})", pending_line)
+            value = _fusable(node, writer)
+            if value is None or not run.add_value(value, node.line):
+                run.flush(writer)
+                if value is None:
+                    node.generate(writer)
+                else:
+                    run.add_value(value, node.line)
+        run.flush(writer)
+
+
+class _Run:
+    """Adjacent text and `{{ }}` values, written as one call.
+
+    `_tt_emit((b"<td>", b"</td><td>", b"</td>"), name, value)` writes the
+    three literals with the two values escaped between them, in C, so a
+    table row costs one call instead of five appends and two escapes. The
+    values are evaluated in template order, then escaped as they are
+    written. A run only holds values from one template line (an error then
+    points at the right line) and is never made inside `{% try %}` (a
+    failing value must leave the text before it written, as in Tornado).
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = [b""]
+        self.values: list[str] = []
+        self.line = 0  # the values' template line, or the text's
+
+    def add_text(self, text: str, line: int) -> bool:
+        try:
+            self.parts[-1] += text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return False
+        if not self.values:
+            self.line = line
+        return True
+
+    def add_value(self, expression: str, line: int) -> bool:
+        if self.values and line != self.line:
+            return False
+        self.values.append(expression)
+        self.parts.append(b"")
+        self.line = line
+        return True
+
+    def flush(self, writer: _Writer) -> None:
+        if self.values:
+            args = ", ".join(self.values)
+            writer.write(f"_tt_emit({tuple(self.parts)!r}, {args})", self.line)
+        elif self.parts[0]:
+            text = self.parts[0].decode("utf-8", "surrogateescape")
+            writer.write(f"_tt_append({text!r})", self.line)
+        self.__init__()  # type: ignore[misc]
+
+
+def _fusable(node: _Node, writer: _Writer) -> str | None:
+    """The expression of ``node`` if it can join a `_Run`, else None."""
+    if (
+        not isinstance(node, _Expression)
+        or node.raw
+        or not writer.fast
+        or writer.try_depth
+        or writer.current_template.autoescape != _DEFAULT_AUTOESCAPE
+        or not _is_plain_expression(node.expression)
+    ):
+        return None
+    return node.expression
 
 
 class _File(_Node):
@@ -137,12 +196,9 @@ class _File(_Node):
     def generate(self, writer: _Writer) -> None:
         writer.write("def _tt_execute():", 0)
         with writer.indented():
-            writer.write("_tt_buffer = []", 0)
-            writer.write("_tt_append = _tt_buffer.append", 0)
-            if writer.fast:
-                writer.write("_tt_xesc = _tt_escaper(xhtml_escape)", 0)
+            writer.open_buffer(0)
             self.body.generate(writer)
-            writer.write("return _tt_bytes(_tt_buffer)", 0)
+            writer.write("return _tt_buffer.getvalue()", 0)
 
 
 class _Text(_Node):
@@ -168,7 +224,7 @@ class _Expression(_Node):
         if self.raw or autoescape is None:
             writer.write(f"_tt_append(_tt_raw({value}))", self.line)
         elif autoescape == _DEFAULT_AUTOESCAPE and writer.fast:
-            writer.write(f"_tt_append(_tt_xesc({value}))", self.line)
+            writer.write(f"_tt_emit((b'', b''), {value})", self.line)
         else:
             writer.write(
                 f"_tt_append(_tt_escape_with({autoescape}, {value}))", self.line
@@ -223,6 +279,8 @@ class _Control(_Node):
 
     def generate(self, writer: _Writer) -> None:
         writer.write(f"{self.statement}:", self.line)
+        is_try = self.statement.split(None, 1)[0] == "try"
+        writer.try_depth += is_try
         with writer.indented():
             clause = _Body([])
             clause_line = self.line
@@ -235,6 +293,7 @@ class _Control(_Node):
                 else:
                     clause.nodes.append(node)
             writer.clause(clause, clause_line)
+        writer.try_depth -= is_try
 
 
 class _NamedBlock(_Node):
@@ -312,10 +371,9 @@ class _Apply(_Node):
         writer.apply_count += 1
         writer.write(f"def {name}():", self.line)
         with writer.indented():
-            writer.write("_tt_buffer = []", self.line)
-            writer.write("_tt_append = _tt_buffer.append", self.line)
+            writer.open_buffer(self.line)
             self.body.generate(writer)
-            writer.write("return _tt_bytes(_tt_buffer)", self.line)
+            writer.write("return _tt_buffer.getvalue()", self.line)
         writer.write(f"_tt_append(_tt_text({self.method}({name}())))", self.line)
 
 

@@ -187,3 +187,179 @@ def escape_html(value):
     if isinstance(value, bytes):
         return _escape_text(value.decode("utf-8"))
     return _escape_text(PyObject_Str(value))
+
+
+# -- the output buffer of one template rendering --------------------------------
+#
+# Theory of operation
+# -------------------
+# Generated template code writes into one TemplateWriter instead of a list
+# of str pieces: the output is kept as UTF-8 bytes in one growing buffer,
+# so a rendering ends with one copy into the result (no join, no encode).
+# `append(text)` copies a str as it is. `emit(parts, *values)` is a whole
+# run of template text and `{{ }}` values in one call: `parts` is a tuple
+# of len(values) + 1 UTF-8 bytes literals that surround the values, and
+# each value is written as escape_html(value) would give it, escaped while
+# it is copied (no intermediate str). A writer made with a `custom`
+# function (a template namespace that replaces xhtml_escape) writes
+# custom(value) instead. The Python reference is
+# whirlwind._template_code._PyTemplateWriter. ASCII str (the common case) are
+# copied from their own storage; other str through their cached UTF-8 form
+# (escaping UTF-8 bytes is safe: the five specials are ASCII and never
+# appear inside a multi-byte sequence). A str that can't be UTF-8 encoded
+# (a lone surrogate) goes through encode("utf-8", "surrogateescape"), as
+# the joined output of the list version did.
+
+from cpython.mem cimport PyMem_Free as _tw_free, PyMem_Malloc as _tw_malloc
+from cpython.mem cimport PyMem_Realloc as _tw_realloc
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
+
+
+cdef enum:
+    _TW_START = 1024
+
+
+@cython.final
+cdef class TemplateWriter:
+    """Output of one template rendering, as UTF-8 bytes (see `emit`).
+
+    ``custom``, if given, is called for each value instead of escape_html."""
+
+    cdef char *_buf
+    cdef Py_ssize_t _len
+    cdef Py_ssize_t _cap
+    cdef object _custom
+
+    def __cinit__(self, custom=None):
+        self._custom = custom
+        self._buf = <char *>_tw_malloc(_TW_START)
+        if self._buf is NULL:
+            raise MemoryError()
+        self._cap = _TW_START
+
+    def __dealloc__(self):
+        _tw_free(self._buf)
+
+    cdef char *_reserve(self, Py_ssize_t extra) except NULL:
+        # Room for `extra` more bytes; returns the write position.
+        cdef Py_ssize_t need = self._len + extra
+        cdef Py_ssize_t cap = self._cap
+        cdef char *grown
+        if need > cap:
+            while cap < need:
+                cap *= 2
+            grown = <char *>_tw_realloc(self._buf, cap)
+            if grown is NULL:
+                raise MemoryError()
+            self._buf = grown
+            self._cap = cap
+        return self._buf + self._len
+
+    cdef int _put(self, const char *data, Py_ssize_t n) except -1:
+        cdef char *q = self._reserve(n)
+        memcpy(q, data, <size_t>n)
+        self._len += n
+        return 0
+
+    cdef int _put_text(self, object text) except -1:
+        # A str, unescaped.
+        cdef Py_ssize_t n
+        cdef const char *utf8
+        if PyUnicode_IS_ASCII(text):
+            return self._put(<const char *>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
+        try:
+            utf8 = PyUnicode_AsUTF8AndSize(text, &n)
+        except UnicodeEncodeError:
+            data = text.encode("utf-8", "surrogateescape")
+            return self._put(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        return self._put(utf8, n)
+
+    cdef int _put_escaped(self, const char *p, Py_ssize_t n) except -1:
+        # UTF-8 (or ASCII) bytes, HTML-escaped as they are copied.
+        cdef Py_ssize_t first = _html_first(<const Py_UCS1 *>p, n)
+        cdef char *q
+        cdef Py_ssize_t i
+        cdef unsigned char c
+        if first == n:
+            return self._put(p, n)
+        q = self._reserve(first + (n - first) * 6)
+        memcpy(q, p, <size_t>first)
+        q += first
+        for i in range(first, n):
+            c = <unsigned char>p[i]
+            if not _html_extra[c]:
+                q[0] = <char>c
+                q += 1
+            elif c == 38:
+                memcpy(q, b"&amp;", 5)
+                q += 5
+            elif c == 60:
+                memcpy(q, b"&lt;", 4)
+                q += 4
+            elif c == 62:
+                memcpy(q, b"&gt;", 4)
+                q += 4
+            elif c == 34:
+                memcpy(q, b"&quot;", 6)
+                q += 6
+            else:
+                memcpy(q, b"&#x27;", 6)
+                q += 6
+        self._len = q - self._buf
+        return 0
+
+    cdef int _put_escaped_str(self, object text) except -1:
+        cdef Py_ssize_t n
+        cdef const char *utf8
+        if PyUnicode_IS_ASCII(text):
+            return self._put_escaped(<const char *>PyUnicode_DATA(text),
+                                     PyUnicode_GET_LENGTH(text))
+        try:
+            utf8 = PyUnicode_AsUTF8AndSize(text, &n)
+        except UnicodeEncodeError:
+            return self._put_text(_escape_text(text))
+        return self._put_escaped(utf8, n)
+
+    cdef int _put_value(self, object value) except -1:
+        # escape_html(value), written.
+        cdef object cls = type(value)
+        cdef object text
+        if self._custom is not None:
+            text = self._custom(value)
+            if not isinstance(text, str):
+                raise TypeError("a template's escape function must give str")
+            return self._put_text(text)
+        if cls is str:
+            return self._put_escaped_str(value)
+        if cls is int:
+            text = _int_text(value)
+            return self._put(<const char *>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
+        return self._put_text(escape_html(value))
+
+    @cython.always_allow_keywords(False)
+    def append(self, str text not None):
+        """Write ``text`` as it is."""
+        self._put_text(text)
+
+    def emit(self, tuple parts not None, *values):
+        """Write parts[0], escape_html(values[0]), parts[1], ..., parts[-1];
+        ``parts`` holds one more bytes literal than there are values."""
+        cdef Py_ssize_t n = PyTuple_GET_SIZE(values)
+        cdef Py_ssize_t i
+        cdef object part
+        if PyTuple_GET_SIZE(parts) != n + 1:
+            raise ValueError("emit() needs one more part than values")
+        for i in range(n + 1):
+            part = <object>PyTuple_GET_ITEM(parts, i)
+            if type(part) is not bytes:
+                raise TypeError("emit() parts must be bytes")
+            self._put(PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part))
+            if i < n:
+                self._put_value(<object>PyTuple_GET_ITEM(values, i))
+
+    def getvalue(self):
+        """Everything written so far, as bytes."""
+        return PyBytes_FromStringAndSize(self._buf, self._len)
