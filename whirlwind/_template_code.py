@@ -100,20 +100,23 @@ def _escaper(func: Callable[[Any], Any]) -> Callable[[Any], str]:
 
 class _PyTemplateWriter:
     """The output of one rendering: the Python reference of (and stand-in
-    for) the compiled `whirlwind._core.TemplateWriter`."""
+    for) the compiled `whirlwind._core.TemplateWriter`. Pieces are encoded
+    as they are written, so errors surface at the same call."""
 
     __slots__ = ("_pieces", "_custom")
 
     def __init__(self, custom: Callable[[Any], str] | None = None) -> None:
-        self._pieces: list[str] = []
+        self._pieces: list[bytes] = []
         self._custom = custom
 
     def append(self, text: str) -> None:
         if not isinstance(text, str):
             raise TypeError(f"append() needs str, not {type(text).__name__}")
-        self._pieces.append(text)
+        self._pieces.append(text.encode("utf-8", "surrogateescape"))
 
     def emit(self, parts: tuple[bytes, ...], *values: Any) -> None:
+        if type(parts) is not tuple:
+            raise TypeError("emit() needs a tuple of parts first")
         if len(parts) != len(values) + 1:
             raise ValueError("emit() needs one more part than values")
         pieces = self._pieces
@@ -121,15 +124,15 @@ class _PyTemplateWriter:
         for i, part in enumerate(parts):
             if type(part) is not bytes:
                 raise TypeError("emit() parts must be bytes")
-            pieces.append(part.decode("utf-8", "surrogateescape"))
+            pieces.append(part)
             if i < len(values):
                 text = escape_value(values[i])
                 if not isinstance(text, str):
                     raise TypeError("a template's escape function must give str")
-                pieces.append(text)
+                pieces.append(text.encode("utf-8", "surrogateescape"))
 
     def getvalue(self) -> bytes:
-        return "".join(self._pieces).encode("utf-8", "surrogateescape")
+        return b"".join(self._pieces)
 
 
 _TemplateWriter: type[Any]

@@ -216,6 +216,13 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
+    ctypedef struct PyMethodDef:
+        const char *ml_name
+        void *ml_meth
+        int ml_flags
+        const char *ml_doc
+    int METH_FASTCALL
+    object PyCFunction_New(PyMethodDef *ml, object self)
 
 
 cdef enum:
@@ -344,12 +351,14 @@ cdef class TemplateWriter:
         """Write ``text`` as it is."""
         self._put_text(text)
 
-    def emit(self, tuple parts not None, *values):
-        """Write parts[0], escape_html(values[0]), parts[1], ..., parts[-1];
-        ``parts`` holds one more bytes literal than there are values."""
-        cdef Py_ssize_t n = PyTuple_GET_SIZE(values)
+    cdef int _emit(self, PyObject *const *args, Py_ssize_t nargs) except -1:
+        # args[0] is the parts tuple, args[1:] the values.
+        cdef Py_ssize_t n = nargs - 1
         cdef Py_ssize_t i
-        cdef object part
+        cdef object parts, part
+        if nargs < 1 or type(<object>args[0]) is not tuple:
+            raise TypeError("emit() needs a tuple of parts first")
+        parts = <object>args[0]
         if PyTuple_GET_SIZE(parts) != n + 1:
             raise ValueError("emit() needs one more part than values")
         for i in range(n + 1):
@@ -358,8 +367,31 @@ cdef class TemplateWriter:
                 raise TypeError("emit() parts must be bytes")
             self._put(PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part))
             if i < n:
-                self._put_value(<object>PyTuple_GET_ITEM(values, i))
+                self._put_value(<object>args[i + 1])
+        return 0
+
+    @property
+    def emit(self):
+        """``emit(parts, *values)``: write parts[0], escape_html(values[0]),
+        parts[1], ..., parts[-1]; ``parts`` is a tuple of one more bytes
+        literal than there are values. (A vectorcall method: no tuple is
+        made for the values.)"""
+        return PyCFunction_New(&_tw_emit_def, self)
 
     def getvalue(self):
         """Everything written so far, as bytes."""
         return PyBytes_FromStringAndSize(self._buf, self._len)
+
+
+# `TemplateWriter.emit` as a METH_FASTCALL function: Cython's own `*values`
+# methods pack the values into a tuple first, at every call.
+cdef object _tw_emit_fast(object self, PyObject *const *args, Py_ssize_t nargs):
+    (<TemplateWriter>self)._emit(args, nargs)
+    return None
+
+
+cdef PyMethodDef _tw_emit_def
+_tw_emit_def.ml_name = "emit"
+_tw_emit_def.ml_meth = <void *>_tw_emit_fast
+_tw_emit_def.ml_flags = METH_FASTCALL
+_tw_emit_def.ml_doc = NULL
