@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from whirlwind import _core
-from whirlwind._template_code import _PyTemplateWriter
+from whirlwind._template_code import _py_early_text, _PyTemplateWriter
 from whirlwind.escape import to_unicode, utf8
 from whirlwind.template import (
     BaseLoader,
@@ -425,6 +425,15 @@ OUTPUT_CASES: list[
         b"NoneNone[1, 2]",
     ),
     (
+        "str-runs-in-template-order",
+        {
+            "t.txt": "{% set xs = [] %}{{ xs }}{{ xs.append(1) }}{{ xs }}|{{ xs }}{{ 2 }}"
+        },
+        {},
+        {},
+        b"[]None[1]|[1]2",
+    ),
+    (
         "tags-span-lines",
         {
             "t.txt": "{% for i in items\n  %}{% if i > 0 %}, {% end %}{#\n  #}{{i\n  }}{% end\n%}"
@@ -803,7 +812,9 @@ def test_generated_code_is_lean() -> None:
     )
     body = [line.split("  #")[0].strip() for line in template.code.splitlines()]
     assert "_tt_emit((b'<td>', b'</td><td>', b'</td>\\n'), r, r)" in body
-    assert not any("_tt_utf8" in line or "_tt_xesc" in line for line in body)
+    assert not any(
+        "_tt_utf8" in line or "_tt_xesc" in line or "_tt_early" in line for line in body
+    )
     assert template.generate(rows=[1, "<"]) == (
         b"<td>1</td><td>1</td>\n<td>&lt;</td><td>&lt;</td>\n"
     )
@@ -915,6 +926,17 @@ def test_compiled_writer_matches_python(ops: list[Any], custom: bool) -> None:
     compiled = _write(_core.TemplateWriter(escape_value), ops)
     reference = _write(_PyTemplateWriter(escape_value), ops)
     assert compiled == reference
+
+
+@settings(deadline=None)
+@given(_WRITER_VALUE)
+def test_compiled_early_text_matches_python(value: Any) -> None:
+    compiled = _core.early_text(value)
+    reference = _py_early_text(value)
+    assert compiled == reference
+    assert type(compiled) is type(reference)
+    if isinstance(value, (str, bytes, int, float)) and type(value) is not bool:
+        assert compiled is value
 
 
 def test_writer_refuses_what_it_cannot_write() -> None:

@@ -291,3 +291,7 @@ class TemplateWriter:
         """parts[0], escape_html(values[0]) (or custom(value)), parts[1], ...,
         parts[-1]; one more part than values."""
     def getvalue(self) -> bytes: ...
+
+def early_text(value: object, /) -> object:
+    """``value`` if escape_html writes it without running Python code (str,
+    int, float, bytes and str/bytes subclasses), else ``str(value)``."""

@@ -135,13 +135,26 @@ class _PyTemplateWriter:
         return b"".join(self._pieces)
 
 
+def _py_early_text(value: Any) -> Any:
+    """Python reference of `whirlwind._core.early_text`: ``value`` if it is
+    str, int, float or bytes (exactly) or a str or bytes subclass, else
+    ``str(value)``."""
+    if type(value) in (str, int, float, bytes) or isinstance(value, (str, bytes)):
+        return value
+    return str(value)
+
+
 _TemplateWriter: type[Any]
+_early_text: Callable[[Any], Any]
 try:
     from whirlwind._core import TemplateWriter as _CTemplateWriter
+    from whirlwind._core import early_text as _c_early_text
 except ImportError:  # a source tree without the extension
     _TemplateWriter = _PyTemplateWriter
+    _early_text = _py_early_text
 else:
     _TemplateWriter = _CTemplateWriter
+    _early_text = _c_early_text
 
 
 class _SourceLoader:

@@ -134,9 +134,10 @@ class _Run:
     three literals with the two values escaped between them, in C, so a
     table row costs one call instead of five appends and two escapes. The
     values are evaluated in template order, then escaped as they are
-    written. A run only holds values from one template line (an error then
-    points at the right line) and is never made inside `{% try %}` (a
-    failing value must leave the text before it written, as in Tornado).
+    written (see `flush` for values whose str() is Python code). A run only
+    holds values from one template line (an error then points at the right
+    line) and is never made inside `{% try %}` (a failing value must leave
+    the text before it written, as in Tornado).
     """
 
     def __init__(self) -> None:
@@ -163,12 +164,31 @@ class _Run:
 
     def flush(self, writer: _Writer) -> None:
         if self.values:
-            args = ", ".join(self.values)
+            # A value is turned into text before a later expression runs
+            # (`_tt_early`) unless no later one can run code (names and
+            # constants), or it is a constant itself: so every __str__ runs
+            # in template order, as when each value was escaped at once.
+            values = self.values
+            args = ", ".join(
+                f"_tt_early({value})"
+                if not _is_constant(value)
+                and not all(_is_name_or_constant(v) for v in values[i + 1 :])
+                else value
+                for i, value in enumerate(values)
+            )
             writer.write(f"_tt_emit({tuple(self.parts)!r}, {args})", self.line)
         elif self.parts[0]:
             text = self.parts[0].decode("utf-8", "surrogateescape")
             writer.write(f"_tt_append({text!r})", self.line)
         self.__init__()  # type: ignore[misc]
+
+
+def _is_constant(expression: str) -> bool:
+    return isinstance(ast.parse(expression, mode="eval").body, ast.Constant)
+
+
+def _is_name_or_constant(expression: str) -> bool:
+    return isinstance(ast.parse(expression, mode="eval").body, (ast.Name, ast.Constant))
 
 
 def _fusable(node: _Node, writer: _Writer) -> str | None:

@@ -40,6 +40,7 @@ from typing import Any
 from whirlwind import escape
 from whirlwind._template_code import (
     _all_code,
+    _early_text,
     _escape_with,
     _escaper,
     _find_function,
@@ -185,6 +186,7 @@ class Template:
             "_tt_escape_with": _escape_with,
             "_tt_raw": _raw_value,
             "_tt_writer": _TemplateWriter,
+            "_tt_early": _early_text,
             "_tt_default_escape": escape.xhtml_escape,
             "_tt_text": _raw_text_result,
             "__name__": self.name.replace(".", "_"),

@@ -189,6 +189,21 @@ def escape_html(value):
     return _escape_text(PyObject_Str(value))
 
 
+
+@cython.always_allow_keywords(False)   # METH_O
+def early_text(value):
+    """``value`` itself if escape_html can write it without running Python
+    code (str, int, float, bytes and their subclasses), else ``str(value)``.
+
+    Templates call it on a value whose escaping `TemplateWriter.emit` would
+    otherwise defer past the evaluation of later expressions."""
+    cdef object cls = type(value)
+    if cls is str or cls is int or cls is float or cls is bytes:
+        return value
+    if isinstance(value, (str, bytes)):
+        return value
+    return PyObject_Str(value)
+
 # -- the output buffer of one template rendering --------------------------------
 #
 # Theory of operation
