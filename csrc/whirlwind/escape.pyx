@@ -77,13 +77,17 @@ cdef inline Py_ssize_t _html_added(const _ucs_t *p, Py_ssize_t start,
 
 cdef inline void _html_put(const char *ent, Py_ssize_t size, _ucs_t *q) noexcept nogil:
     cdef Py_ssize_t j
-    for j in range(size):
-        q[j] = <unsigned char>ent[j]
+    if _ucs_t is Py_UCS1:
+        memcpy(q, ent, <size_t>size)  # a constant size: one or two stores
+    else:
+        for j in range(size):
+            q[j] = <unsigned char>ent[j]
 
 
-cdef void _html_copy(const _ucs_t *p, Py_ssize_t start, Py_ssize_t n,
-                     _ucs_t *q) noexcept nogil:
-    # Writes p[start:n], escaped, at q (q already holds the prefix).
+cdef _ucs_t *_html_copy(const _ucs_t *p, Py_ssize_t start, Py_ssize_t n,
+                       _ucs_t *q) noexcept nogil:
+    # Writes p[start:n], escaped, at q (q already holds the prefix); returns
+    # the end of what it wrote.
     cdef Py_ssize_t i
     cdef Py_UCS4 c
     for i in range(start, n):
@@ -106,6 +110,7 @@ cdef void _html_copy(const _ucs_t *p, Py_ssize_t start, Py_ssize_t n,
         else:
             _html_put(b"&#x27;", 6, q)
             q += 6
+    return q
 
 
 cdef object _escape_text(object text):
@@ -300,37 +305,18 @@ cdef class TemplateWriter:
         return self._put(utf8, n)
 
     cdef int _put_escaped(self, const char *p, Py_ssize_t n) except -1:
-        # UTF-8 (or ASCII) bytes, HTML-escaped as they are copied.
-        cdef Py_ssize_t first = _html_first(<const Py_UCS1 *>p, n)
-        cdef char *q
-        cdef Py_ssize_t i
-        cdef unsigned char c
+        # UTF-8 (or ASCII) bytes, HTML-escaped as they are copied, by the
+        # str scanner's code for 1-byte storage.
+        cdef const Py_UCS1 *src = <const Py_UCS1 *>p
+        cdef Py_ssize_t first = _html_first(src, n)
+        cdef Py_UCS1 *q
         if first == n:
             return self._put(p, n)
-        q = self._reserve(first + (n - first) * 6)
+        # Room for the worst case (every byte an entity), then one pass.
+        q = <Py_UCS1 *>self._reserve(first + (n - first) * 6)
         memcpy(q, p, <size_t>first)
-        q += first
-        for i in range(first, n):
-            c = <unsigned char>p[i]
-            if not _html_extra[c]:
-                q[0] = <char>c
-                q += 1
-            elif c == 38:
-                memcpy(q, b"&amp;", 5)
-                q += 5
-            elif c == 60:
-                memcpy(q, b"&lt;", 4)
-                q += 4
-            elif c == 62:
-                memcpy(q, b"&gt;", 4)
-                q += 4
-            elif c == 34:
-                memcpy(q, b"&quot;", 6)
-                q += 6
-            else:
-                memcpy(q, b"&#x27;", 6)
-                q += 6
-        self._len = q - self._buf
+        q = _html_copy(src, first, n, q + first)
+        self._len = <char *>q - self._buf
         return 0
 
     cdef int _put_escaped_str(self, object text) except -1:
