@@ -270,24 +270,28 @@ cdef class TemplateWriter:
     def __dealloc__(self):
         _tw_free(self._buf)
 
-    cdef char *_reserve(self, Py_ssize_t extra) except NULL:
+    cdef inline char *_reserve(self, Py_ssize_t extra) except NULL:
         # Room for `extra` more bytes; returns the write position.
-        cdef Py_ssize_t need = self._len + extra
-        cdef Py_ssize_t cap = self._cap
-        cdef char *grown
-        if need > cap:
-            while cap < need:
-                cap *= 2
-            grown = <char *>_tw_realloc(self._buf, cap)
-            if grown is NULL:
-                raise MemoryError()
-            self._buf = grown
-            self._cap = cap
+        if self._len + extra > self._cap:
+            self._grow(self._len + extra)
         return self._buf + self._len
 
-    cdef int _put(self, const char *data, Py_ssize_t n) except -1:
-        cdef char *q = self._reserve(n)
-        memcpy(q, data, <size_t>n)
+    cdef int _grow(self, Py_ssize_t need) except -1:
+        cdef Py_ssize_t cap = self._cap
+        cdef char *grown
+        while cap < need:
+            cap *= 2
+        grown = <char *>_tw_realloc(self._buf, cap)
+        if grown is NULL:
+            raise MemoryError()
+        self._buf = grown
+        self._cap = cap
+        return 0
+
+    cdef inline int _put(self, const char *data, Py_ssize_t n) except -1:
+        if self._len + n > self._cap:
+            self._grow(self._len + n)
+        memcpy(self._buf + self._len, data, <size_t>n)
         self._len += n
         return 0
 
