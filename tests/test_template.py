@@ -954,3 +954,14 @@ def test_writer_refuses_what_it_cannot_write() -> None:
         with pytest.raises(UnicodeEncodeError):  # at once, or at the end
             writer.append("\ud800")
             writer.getvalue()
+
+
+def test_writer_grows_to_large_output() -> None:
+    # Far past the writer's first buffer: many runs, and one value whose
+    # escaped form is four times its size.
+    value = "<&>" * 1000
+    template = Template("{% for i in range(n) %}<b>{{ i }}{{ v }}</b>{% end %}{{ w }}")
+    out = template.generate(n=2000, v=value, w="<" * 1_000_000)
+    row = "&lt;&amp;&gt;" * 1000
+    expected = "".join(f"<b>{i}{row}</b>" for i in range(2000)) + "&lt;" * 1_000_000
+    assert out == expected.encode()

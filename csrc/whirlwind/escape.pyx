@@ -235,6 +235,7 @@ from cpython.mem cimport PyMem_Realloc as _tw_realloc
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 
 cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
     const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
     ctypedef struct PyMethodDef:
         const char *ml_name
@@ -279,6 +280,8 @@ cdef class TemplateWriter:
     cdef int _grow(self, Py_ssize_t need) except -1:
         cdef Py_ssize_t cap = self._cap
         cdef char *grown
+        if need < 0 or need > PY_SSIZE_T_MAX // 2:  # a sum that overflowed
+            raise MemoryError()
         while cap < need:
             cap *= 2
         grown = <char *>_tw_realloc(self._buf, cap)
@@ -317,6 +320,8 @@ cdef class TemplateWriter:
         if first == n:
             return self._put(p, n)
         # Room for the worst case (every byte an entity), then one pass.
+        if n > PY_SSIZE_T_MAX // 8:
+            raise MemoryError()
         q = <Py_UCS1 *>self._reserve(first + (n - first) * 6)
         memcpy(q, p, <size_t>first)
         q = _html_copy(src, first, n, q + first)
