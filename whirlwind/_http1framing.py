@@ -25,7 +25,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from whirlwind import httputil
-from whirlwind._http1support import _QuietError, _StatusError, _Sweeper
+from whirlwind._core import format_head as _format_head_c
+from whirlwind._http1support import (
+    _format_head,
+    _HeaderInjectionError,
+    _QuietError,
+    _StatusError,
+    _Sweeper,
+)
 from whirlwind.iostream import StreamClosedError, UnsatisfiableReadError
 
 if TYPE_CHECKING:
@@ -451,3 +458,26 @@ class _BodyReader:
             pass
         finally:
             self.close()
+
+
+def _request_head(
+    req: httputil.RequestStartLine, headers: httputil.HTTPHeaders
+) -> tuple[bytes, bool]:
+    """A client request's head, and whether its body goes out chunked (a
+    POST, PUT or PATCH without Content-Length; the header is added)."""
+    first = f"{req.method} {req.path} HTTP/1.1"
+    if "\r" in first or "\n" in first or req.path.count(" ") or not _TOKEN(req.method):
+        raise _HeaderInjectionError(f"Illegal request line {first!r}")
+    head = first.encode("latin1") + b"\r\n"
+    chunking = (
+        req.method in ("POST", "PUT", "PATCH") and "Content-Length" not in headers._d
+    )
+    if chunking:
+        headers["Transfer-Encoding"] = "chunked"
+    try:
+        data = _format_head_c(head, headers._d, None)
+    except ValueError as e:
+        raise _HeaderInjectionError(str(e)) from None
+    if data is None:
+        data = _format_head(head, headers._d, None)
+    return data, chunking

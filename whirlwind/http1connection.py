@@ -63,12 +63,12 @@ from whirlwind._core import HeaderFieldCountError
 from whirlwind._core import format_head as _format_head_c
 from whirlwind._core import parse_head as _core_parse_head
 from whirlwind._http1framing import (
-    _TOKEN,
     HTTP1ConnectionParameters,
     _BodyReader,
     _connection_tokens,
     _content_length,
     _parse_head,  # noqa: F401  (re-exported: the reference tests use it)
+    _request_head,
     _transfer_chunked,
     is_transfer_encoding_chunked,
     parse_hex_int,
@@ -690,28 +690,8 @@ class HTTP1Connection(_BodyReader, httputil.HTTPConnection):
         chunk: bytes | None,
     ) -> asyncio.Future[None]:
         self._request_start_line = req
-        first = f"{req.method} {req.path} HTTP/1.1"
-        if (
-            "\r" in first
-            or "\n" in first
-            or req.path.count(" ")
-            or not _TOKEN(req.method)
-        ):
-            raise _HeaderInjectionError(f"Illegal request line {first!r}")
-        head = first.encode("latin1") + b"\r\n"
-        self._chunking_output = chunking = (
-            req.method in ("POST", "PUT", "PATCH")
-            and "Content-Length" not in headers._d
-        )
+        data, self._chunking_output = _request_head(req, headers)
         self._expected_content_remaining = None
-        if chunking:
-            headers["Transfer-Encoding"] = "chunked"
-        try:
-            data = _format_head_c(head, headers._d, None)
-        except ValueError as e:
-            raise _HeaderInjectionError(str(e)) from None
-        if data is None:
-            data = _format_head(head, headers._d, None)
         self._response_started = True
         stream = self.stream
         if stream is None or stream.closed():
