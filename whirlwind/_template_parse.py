@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 # text is read. Errors raise ParseError(message, file, line).
 #
 # Each node's `generate(writer)` emits its Python lines; `_Body` joins
-# adjacent text and `{{ }}` values into one `_tt_emit(...)` (`_Run`). Includes and named blocks are
-# resolved through the loader at code-generation time, so an include
-# shares the includer's namespace and locals (as in Tornado).
+# adjacent text and `{{ }}` values into one `_tt_emit(...)` (`_Run`).
+# Includes and named blocks are resolved through the loader at
+# code-generation time, so an include shares the includer's namespace and
+# locals (as in Tornado).
 
 _DEFAULT_AUTOESCAPE = "xhtml_escape"
 
@@ -140,10 +141,17 @@ class _Run:
     the text before it written, as in Tornado).
     """
 
+    parts: list[bytes]  # one more than values: the literals around them
+    values: list[str]  # source of each value's expression
+    line: int  # the values' template line, or the text's
+
     def __init__(self) -> None:
-        self.parts: list[bytes] = [b""]
-        self.values: list[str] = []
-        self.line = 0  # the values' template line, or the text's
+        self._clear()
+
+    def _clear(self) -> None:
+        self.parts = [b""]
+        self.values = []
+        self.line = 0
 
     def add_text(self, text: str, line: int) -> bool:
         try:
@@ -180,7 +188,7 @@ class _Run:
         elif self.parts[0]:
             text = self.parts[0].decode("utf-8", "surrogateescape")
             writer.write(f"_tt_append({text!r})", self.line)
-        self.__init__()  # type: ignore[misc]
+        self._clear()
 
 
 def _is_constant(expression: str) -> bool:
