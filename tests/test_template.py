@@ -468,6 +468,12 @@ def test_output_table(
     assert template.generate(**context) == expected
     # The compiled code is reused: a second rendering gives the same bytes.
     assert template.generate(**context) == expected
+    # So do the Python references of the compiled writer and early_text
+    # (what a source tree without the extension runs).
+    for loaded in loader.templates.values():
+        loaded._defaults["_tt_writer"] = _PyTemplateWriter
+        loaded._defaults["_tt_early"] = _py_early_text
+    assert template.generate(**context) == expected
 
 
 # (template text, message fragment, line). Loaded as "e.html" from a
